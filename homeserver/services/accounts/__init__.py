@@ -1,0 +1,1 @@
+"""Accounts and sessions: registration, login, devices, tokens, profiles, account data."""

@@ -1,0 +1,155 @@
+"""/sync: assemble the response for one device, and long-poll until something changes.
+
+Spec: client-server API "GET /_matrix/client/v3/sync". Tokens are `s<stream position>`; the
+position only grows and is stored in the database, so a token stays valid across restarts.
+Sections later issues fill (ephemeral, presence, device lists, to-device, one-time key counts)
+are provided by the functions in SECTION_PROVIDERS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from homeserver.effects import local_waiters
+from homeserver.protocol.errors import Errcode, MatrixError
+from homeserver.services.sync import rooms as room_sync
+from homeserver.services.sync.filters import SyncFilter
+from homeserver.storage import events as event_store
+from homeserver.storage import state as state_store
+from homeserver.storage.account_data import account_data_changes
+from homeserver.storage.stream import current_stream_position
+from homeserver.storage.txns import txn_ids_for
+
+MAX_TIMEOUT_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    user_id: str
+    device_id: str
+    since: int | None
+    filter: SyncFilter
+    full_state: bool
+
+
+# Each provider adds top-level sections: (request, now, response) -> changed?
+SectionProvider = Callable[[SyncRequest, int, dict[str, Any]], bool]
+SECTION_PROVIDERS: list[SectionProvider] = []
+
+
+def parse_since(token: str | None) -> int | None:
+    if not token:
+        return None
+    if not token.startswith("s") or not token[1:].isdigit():
+        raise MatrixError(400, Errcode.INVALID_PARAM, f"Invalid since token {token!r}")
+    return int(token[1:])
+
+
+def empty_response(now: int) -> dict[str, Any]:
+    return {
+        "next_batch": f"s{now}",
+        "rooms": {"join": {}, "invite": {}, "leave": {}, "knock": {}},
+        "account_data": {"events": []},
+        "presence": {"events": []},
+        "to_device": {"events": []},
+        "device_lists": {"changed": [], "left": []},
+        "device_one_time_keys_count": {},
+        "device_unused_fallback_key_types": [],
+    }
+
+
+def build_sync(req: SyncRequest) -> tuple[dict[str, Any], bool]:
+    """The response for `req` and whether it carries anything new since `req.since`."""
+    now = current_stream_position()
+    since = min(req.since, now) if req.since is not None else None
+    resp = empty_response(now)
+    rooms = resp["rooms"]
+    flt = req.filter
+    for room_id, (membership, event_id, so) in state_store.user_memberships(req.user_id).items():
+        if not flt.room_allowed(room_id) or so > now:
+            continue
+        if membership == "join":
+            # A room joined since the last sync is sent as in an initial sync: full state and
+            # the latest events (spec: "newly joined room" behaviour clients expect).
+            room_since = since if since is None or so <= since else None
+            entry = room_sync.joined_room(
+                req.user_id, room_id, flt, since=room_since, now=now,
+                full_state=req.full_state, txn_ids={},
+            )
+            if entry is not None:
+                rooms["join"][room_id] = entry
+        elif membership == "invite" and (since is None or so > since):
+            member = event_store.get_event_records([event_id])[event_id]
+            rooms["invite"][room_id] = room_sync.invited_room(room_id, member)
+        elif membership in ("leave", "ban") and (
+            (since is not None and so > since) or (since is None and flt.include_leave)
+        ):
+            member = event_store.get_event_records([event_id])[event_id]
+            rooms["leave"][room_id] = room_sync.left_room(req.user_id, room_id, member, flt, since)
+    _echo_transaction_ids(req, rooms["join"])
+    _add_account_data(req, since, now, resp)
+    changed = any(rooms[k] for k in rooms) or bool(resp["account_data"]["events"])
+    for provider in SECTION_PROVIDERS:
+        changed = provider(req, now, resp) or changed
+    return resp, changed
+
+
+def _add_account_data(req: SyncRequest, since: int | None, now: int, resp: dict) -> None:
+    """Spec: "Client Config": global account data at the top level, per-room account data in
+    each joined room (a room whose only change is its account data still appears)."""
+    global_data, per_room = account_data_changes(req.user_id, since, now)
+    flt = req.filter
+    resp["account_data"]["events"] = [
+        e for e in ({"type": t, "content": c} for t, c in global_data.items())
+        if flt.account_data.matches(e)
+    ]
+    joined = resp["rooms"]["join"]
+    memberships = None
+    for room_id, data in per_room.items():
+        if room_id not in joined:
+            if memberships is None:
+                memberships = state_store.rooms_for_user(req.user_id)
+            if room_id not in memberships or not flt.room_allowed(room_id):
+                continue
+            joined[room_id] = room_sync.empty_joined_room(now)
+        joined[room_id]["account_data"]["events"] = [
+            e for e in ({"type": t, "content": c} for t, c in data.items())
+            if flt.room_account_data.matches(e)
+        ]
+
+
+def _echo_transaction_ids(req: SyncRequest, joined: dict[str, Any]) -> None:
+    """Spec: unsigned.transaction_id goes only to the device that sent the event."""
+    own = [
+        e for r in joined.values() for e in r["timeline"]["events"] if e["sender"] == req.user_id
+    ]
+    txns = txn_ids_for(req.user_id, req.device_id, [e["event_id"] for e in own])
+    for e in own:
+        if e["event_id"] in txns:
+            e["unsigned"]["transaction_id"] = txns[e["event_id"]]
+
+
+async def sync(req: SyncRequest, timeout_ms: int) -> dict[str, Any]:
+    build = sync_to_async(build_sync)
+    timeout_ms = max(0, min(timeout_ms, MAX_TIMEOUT_MS))
+    if req.since is None or req.full_state or timeout_ms == 0:
+        return (await build(req))[0]
+    deadline = time.monotonic() + timeout_ms / 1000
+    joined = await sync_to_async(state_store.rooms_for_user)(req.user_id)
+    while True:
+        # Register before reading, so a write landing between the read and the wait wakes us.
+        async with local_waiters.registered(req.user_id, frozenset(joined)) as waiter:
+            resp, changed = await build(req)
+            remaining = deadline - time.monotonic()
+            if changed or remaining <= 0:
+                return resp
+            try:
+                await asyncio.wait_for(waiter.event.wait(), remaining)
+            except TimeoutError:
+                return (await build(req))[0]

@@ -1,0 +1,215 @@
+"""Events: persist whole PDUs with their edges; read them back as protocol Events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+from django.db import connection
+
+from homeserver.models import Event as EventRow
+from homeserver.models import EventAuthEdge, EventEdge, EventRelation, ForwardExtremity
+from homeserver.protocol.canonical_json import encode_canonical_json
+from homeserver.protocol.events import Event
+from homeserver.storage.rooms import room_version
+
+
+def _to_event(event_id: str, room_id: str, json_text: str, rejection: str | None) -> Event:
+    rv = room_version(room_id)
+    assert rv is not None, f"event {event_id} in unknown room {room_id}"
+    return Event(
+        event_id=event_id, room_version=rv, pdu=orjson.loads(json_text), rejected_reason=rejection
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event with what this server knows about it beyond the PDU."""
+
+    event: Event
+    stream_ordering: int | None
+    redacted_by: str | None
+    replaces_state: str | None
+    state_group: int | None
+
+
+_RECORD_COLUMNS = (
+    "event_id",
+    "room_id",
+    "json",
+    "rejection_reason",
+    "stream_ordering",
+    "redacted_by",
+    "replaces_state",
+    "state_group",
+)
+
+
+def _to_record(row: tuple) -> EventRecord:
+    return EventRecord(_to_event(*row[:4]), row[4], row[5], row[6], row[7])
+
+
+def get_event_records(event_ids: Iterable[str]) -> dict[str, EventRecord]:
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    rows = EventRow.objects.filter(event_id__in=ids).values_list(*_RECORD_COLUMNS)
+    return {r[0]: _to_record(r) for r in rows}
+
+
+def room_timeline(
+    room_id: str,
+    *,
+    after: int | None = None,
+    upto: int | None = None,
+    limit: int,
+    backwards: bool = True,
+) -> list[EventRecord]:
+    """Timeline events with after < stream_ordering <= upto, `limit` of them from the `upto`
+    end (backwards=True) or the `after` end, returned in stream order (oldest first)."""
+    qs = EventRow.objects.filter(
+        room_id=room_id, stream_ordering__isnull=False, rejection_reason__isnull=True
+    )
+    if after is not None:
+        qs = qs.filter(stream_ordering__gt=after)
+    if upto is not None:
+        qs = qs.filter(stream_ordering__lte=upto)
+    qs = qs.order_by("-stream_ordering" if backwards else "stream_ordering")
+    rows = [_to_record(r) for r in qs.values_list(*_RECORD_COLUMNS)[:limit]]
+    if backwards:
+        rows.reverse()
+    return rows
+
+
+def rooms_with_events(room_ids: Iterable[str], after: int, upto: int) -> set[str]:
+    return set(
+        EventRow.objects.filter(
+            room_id__in=list(room_ids), stream_ordering__gt=after, stream_ordering__lte=upto
+        )
+        .values_list("room_id", flat=True)
+        .distinct()
+    )
+
+
+def mark_redacted(event_id: str, redaction_event_id: str) -> None:
+    EventRow.objects.filter(event_id=event_id, redacted_by__isnull=True).update(
+        redacted_by=redaction_event_id
+    )
+
+
+def get_events(event_ids: Iterable[str]) -> dict[str, Event]:
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    rows = EventRow.objects.filter(event_id__in=ids).values_list(
+        "event_id", "room_id", "json", "rejection_reason"
+    )
+    return {r[0]: _to_event(*r) for r in rows}
+
+
+def get_event(event_id: str) -> Event | None:
+    return get_events([event_id]).get(event_id)
+
+
+def persist_event(
+    event: Event,
+    *,
+    stream_ordering: int | None,
+    state_group: int | None,
+    outlier: bool = False,
+    replaces_state: str | None = None,
+) -> None:
+    pdu = event.pdu
+    EventRow.objects.create(
+        event_id=event.event_id,
+        room_id=event.room_id,
+        type=event.type,
+        state_key=event.state_key,
+        sender=event.sender,
+        depth=event.depth,
+        stream_ordering=stream_ordering,
+        origin_server_ts=event.origin_server_ts,
+        outlier=outlier,
+        rejection_reason=event.rejected_reason,
+        state_group=state_group,
+        replaces_state=replaces_state,
+        json=encode_canonical_json(pdu).decode(),
+    )
+    EventEdge.objects.bulk_create(
+        [
+            EventEdge(event_id=event.event_id, prev_event_id=p, room_id=event.room_id)
+            for p in event.prev_event_ids
+        ]
+    )
+    EventAuthEdge.objects.bulk_create(
+        [EventAuthEdge(event_id=event.event_id, auth_event_id=a) for a in event.auth_event_ids]
+    )
+    rel = pdu.get("content", {}).get("m.relates_to")
+    if (
+        isinstance(rel, dict)
+        and isinstance(rel.get("event_id"), str)
+        and isinstance(rel.get("rel_type"), str)
+    ):
+        EventRelation.objects.create(
+            event_id=event.event_id,
+            relates_to_id=rel["event_id"],
+            rel_type=rel["rel_type"],
+            room_id=event.room_id,
+            event_type=event.type,
+        )
+
+
+def forward_extremities(room_id: str) -> list[str]:
+    return list(ForwardExtremity.objects.filter(room_id=room_id).values_list("event_id", flat=True))
+
+
+def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str) -> None:
+    ForwardExtremity.objects.filter(room_id=room_id, event_id__in=list(remove)).delete()
+    ForwardExtremity.objects.create(room_id=room_id, event_id=add)
+
+
+def depths(event_ids: Iterable[str]) -> dict[str, int]:
+    return dict(
+        EventRow.objects.filter(event_id__in=list(event_ids)).values_list("event_id", "depth")
+    )
+
+
+def state_groups_of(event_ids: Iterable[str]) -> dict[str, int | None]:
+    return dict(
+        EventRow.objects.filter(event_id__in=list(event_ids)).values_list("event_id", "state_group")
+    )
+
+
+def relations(
+    event_id: str,
+    rel_type: str | None,
+    event_type: str | None,
+    *,
+    before: int | None,
+    after: int | None,
+    limit: int,
+    backwards: bool,
+) -> list[EventRecord]:
+    ids = EventRelation.objects.filter(relates_to_id=event_id)
+    if rel_type:
+        ids = ids.filter(rel_type=rel_type)
+    if event_type:
+        ids = ids.filter(event_type=event_type)
+    qs = EventRow.objects.filter(event_id__in=ids.values("event_id"), stream_ordering__isnull=False)
+    if before is not None:
+        qs = qs.filter(stream_ordering__lte=before)
+    if after is not None:
+        qs = qs.filter(stream_ordering__gt=after)
+    qs = qs.order_by("-stream_ordering" if backwards else "stream_ordering")
+    return [_to_record(r) for r in qs.values_list(*_RECORD_COLUMNS)[:limit]]
+
+
+def forward_extremities_with_depth(room_id: str) -> dict[str, int]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT f.event_id, e.depth FROM forward_extremities f "
+            "JOIN events e ON e.event_id = f.event_id WHERE f.room_id = %s",
+            [room_id],
+        )
+        return dict(cur.fetchall())

@@ -1,0 +1,150 @@
+"""Room state: immutable state groups stored as deltas, and the denormalised current state."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from homeserver.models import CurrentState, StateGroup, StateGroupEntry
+
+StateKey = tuple[str, str]
+StateMap = dict[StateKey, str]
+
+# A chain of deltas longer than this is cut with a full snapshot, bounding reads.
+DELTA_CHAIN_MAX = 64
+
+# State groups never change once written, so a process-wide cache is always correct.
+_CACHE_SIZE = 2048
+_group_cache: OrderedDict[int, StateMap] = OrderedDict()
+
+
+def _cache_put(group: int, state: StateMap) -> None:
+    _group_cache[group] = state
+    _group_cache.move_to_end(group)
+    if len(_group_cache) > _CACHE_SIZE:
+        _group_cache.popitem(last=False)
+
+
+def create_state_group(room_id: str, prev_group: int | None, delta: Mapping[StateKey, str]) -> int:
+    """A new group = prev_group's state with `delta` applied. Returns its id."""
+    chain = 0
+    full: StateMap | None = None
+    if prev_group is not None:
+        prev = StateGroup.objects.filter(id=prev_group).values_list("chain_length", flat=True)
+        chain = prev.get() + 1
+        if chain > DELTA_CHAIN_MAX:
+            full = {**state_for_group(prev_group), **delta}
+            prev_group, chain = None, 0
+    elif delta:
+        full = dict(delta)
+    group = StateGroup.objects.create(room_id=room_id, prev_group=prev_group, chain_length=chain)
+    entries = full if full is not None else delta
+    StateGroupEntry.objects.bulk_create(
+        [
+            StateGroupEntry(state_group=group.id, type=t, state_key=sk, event_id=eid)
+            for (t, sk), eid in entries.items()
+        ]
+    )
+    return group.id
+
+
+def state_for_group(group: int) -> StateMap:
+    cached = _group_cache.get(group)
+    if cached is not None:
+        return cached
+    # Walk to the snapshot (or a cached ancestor), then apply deltas oldest-first.
+    chain: list[int] = []
+    base: StateMap = {}
+    g: int | None = group
+    while g is not None:
+        if g in _group_cache:
+            base = _group_cache[g]
+            break
+        chain.append(g)
+        g = StateGroup.objects.filter(id=g).values_list("prev_group", flat=True).get()
+    rows = StateGroupEntry.objects.filter(state_group__in=chain).values_list(
+        "state_group", "type", "state_key", "event_id"
+    )
+    by_group: dict[int, list[tuple[str, str, str]]] = {}
+    for sg, t, sk, eid in rows:
+        by_group.setdefault(sg, []).append((t, sk, eid))
+    state = dict(base)
+    for sg in reversed(chain):
+        for t, sk, eid in by_group.get(sg, ()):
+            state[(t, sk)] = eid
+    _cache_put(group, state)
+    return state
+
+
+def current_state_ids(room_id: str, keys: Iterable[StateKey] | None = None) -> StateMap:
+    qs = CurrentState.objects.filter(room_id=room_id)
+    if keys is not None:
+        keys = list(keys)
+        types = {t for t, _ in keys}
+        qs = qs.filter(type__in=types)
+        wanted = set(keys)
+        return {
+            (t, sk): eid
+            for t, sk, eid in qs.values_list("type", "state_key", "event_id")
+            if (t, sk) in wanted
+        }
+    return {(t, sk): eid for t, sk, eid in qs.values_list("type", "state_key", "event_id")}
+
+
+def apply_current_state_delta(
+    room_id: str,
+    delta: Mapping[StateKey, str],
+    stream_ordering: int,
+    memberships: Mapping[str, str] | None = None,
+) -> None:
+    """Upsert the given state keys. `memberships` maps member state_keys to their membership."""
+    memberships = memberships or {}
+    for (t, sk), eid in delta.items():
+        CurrentState.objects.update_or_create(
+            room_id=room_id,
+            type=t,
+            state_key=sk,
+            defaults={
+                "event_id": eid,
+                "membership": memberships.get(sk) if t == "m.room.member" else None,
+                "stream_ordering": stream_ordering,
+            },
+        )
+
+
+def rooms_for_user(user_id: str, memberships: Iterable[str] = ("join",)) -> dict[str, str]:
+    """room_id -> membership for the user's rooms in the given memberships."""
+    return dict(
+        CurrentState.objects.filter(
+            type="m.room.member", state_key=user_id, membership__in=list(memberships)
+        ).values_list("room_id", "membership")
+    )
+
+
+def membership_of(room_id: str, user_id: str) -> tuple[str, str] | None:
+    """(membership, event_id) of the user's current member event in the room, if any."""
+    row = (
+        CurrentState.objects.filter(room_id=room_id, type="m.room.member", state_key=user_id)
+        .values_list("membership", "event_id")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
+
+
+def room_members(room_id: str, memberships: Iterable[str] = ("join",)) -> list[str]:
+    return list(
+        CurrentState.objects.filter(
+            room_id=room_id, type="m.room.member", membership__in=list(memberships)
+        ).values_list("state_key", flat=True)
+    )
+
+
+def user_memberships(user_id: str) -> dict[str, tuple[str, str, int]]:
+    """room_id -> (membership, member event id, stream position) for every room the user has a
+    member event in."""
+    return {
+        room_id: (m, eid, so)
+        for room_id, m, eid, so in CurrentState.objects.filter(
+            type="m.room.member", state_key=user_id
+        ).values_list("room_id", "membership", "event_id", "stream_ordering")
+    }

@@ -1,0 +1,28 @@
+"""The server-wide stream position (see models.stream.StreamCounter)."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from homeserver.models import StreamCounter
+
+MAIN = "main"
+
+
+def next_stream_positions(n: int = 1) -> int:
+    """Reserve n positions; returns the LAST one. Must run inside the writing transaction: the
+    row lock taken here is held until commit, so positions become visible in order."""
+    with connection.cursor() as cur:
+        # An upsert, so a wiped counter row (e.g. a flushed test database) starts again at n.
+        cur.execute(
+            "INSERT INTO stream_counters (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = stream_counters.value + excluded.value "
+            "RETURNING value",
+            [MAIN, n],
+        )
+        return int(cur.fetchone()[0])
+
+
+def current_stream_position() -> int:
+    value = StreamCounter.objects.filter(name=MAIN).values_list("value", flat=True).first()
+    return value or 0

@@ -1,0 +1,1 @@
+"""Protocol tests need no database: they exercise pure functions on spec vectors."""
