@@ -216,3 +216,16 @@ def test_account_data_reaches_sync_global_and_per_room():
     assert r["timeline"]["events"] == []
     # Nothing new afterwards.
     assert sync(ALICE, since=pos(resp))["account_data"]["events"] == []
+
+
+def test_incremental_sync_query_count_is_pinned(django_assert_max_num_queries):
+    room = do_create_room(ALICE, {})
+    for _ in range(3):
+        do_create_room(ALICE, {})  # idle rooms must not cost queries per room
+    since = pos(sync(ALICE))
+    msg(room, ALICE, "one new message")
+    # Stream position, memberships, rooms with news, then per active room: timeline,
+    # visibility state, unread count (2), and once: transaction ids, account data.
+    with django_assert_max_num_queries(9):
+        resp = sync(ALICE, since=since)
+    assert list(resp["rooms"]["join"]) == [room]

@@ -16,7 +16,7 @@ from homeserver.api.params import int_param, json_param
 from homeserver.api.responses import json_response
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.events.redact import do_redact
-from homeserver.services.events.send import do_send_event
+from homeserver.services.events.send import do_client_send
 from homeserver.services.rooms import membership, read
 from homeserver.services.rooms.create import do_create_room
 from homeserver.services.sync.filters import parse_event_filter
@@ -88,7 +88,7 @@ async def joined_rooms(request: HttpRequest) -> HttpResponse:
 async def send(request: HttpRequest, room_id: str, event_type: str, txn_id: str) -> HttpResponse:
     req = await require_auth(request)
     content = json_body(request, allow_empty=True)
-    event_id = await run(do_send_event)(
+    event_id = await run(do_client_send)(
         room_id=room_id,
         sender=req.user_id,
         event_type=event_type,
@@ -104,7 +104,7 @@ async def put_state(
 ) -> HttpResponse:
     req = await require_auth(request)
     content = json_body(request, allow_empty=True)
-    event_id = await run(do_send_event)(
+    event_id = await run(do_client_send)(
         room_id=room_id,
         sender=req.user_id,
         event_type=event_type,

@@ -8,7 +8,7 @@ from typing import Any
 
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.power_levels import named_level, user_power_level
-from homeserver.services.events.send import do_send_event
+from homeserver.services.events.send import do_client_send
 from homeserver.storage import events as event_store
 from homeserver.storage import state as state_store
 
@@ -44,7 +44,7 @@ def do_redact(
             raise MatrixError(400, Errcode.BAD_JSON, "reason must be a string")
         content["reason"] = reason
     check_can_redact(room_id, sender, event_id)
-    return do_send_event(
+    return do_client_send(
         room_id=room_id,
         sender=sender,
         event_type="m.room.redaction",

@@ -15,6 +15,7 @@ from compliance.hooks import run as run_policy
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.events.append import append_local_event, now_ms, persist_local_event
 from homeserver.services.events.audit_membership import audit_membership_change
+from homeserver.services.ratelimit import check_rate_limit
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
 from homeserver.storage.txns import record_txn, txn_event
@@ -99,3 +100,11 @@ def do_send_event(
             if existing:
                 return existing
         raise
+
+
+def do_client_send(*, sender: str, **kwargs: Any) -> str:
+    """A send a client asked for (PUT /send, /state, /redact): rate-limited per user
+    (`[rate_limits] message`), then do_send_event. Sends the server makes on a user's behalf
+    (profile propagation, room creation) are not rate-limited."""
+    check_rate_limit("message", f"user:{sender}")
+    return do_send_event(sender=sender, **kwargs)

@@ -3,14 +3,13 @@
 Spec: client-server API "GET /_matrix/client/v3/sync". Tokens are `s<stream position>`; the
 position only grows and is stored in the database, so a token stays valid across restarts.
 Sections later issues fill (ephemeral, presence, device lists, to-device, one-time key counts)
-are provided by the functions in SECTION_PROVIDERS.
+come from the providers listed in services/sync/providers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from homeserver.effects import local_waiters
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.sync import rooms as room_sync
 from homeserver.services.sync.filters import SyncFilter
+from homeserver.services.sync.providers import SectionProvider, load_providers
 from homeserver.storage import events as event_store
 from homeserver.storage import state as state_store
 from homeserver.storage.account_data import account_data_changes
@@ -38,9 +38,14 @@ class SyncRequest:
     full_state: bool
 
 
-# Each provider adds top-level sections: (request, now, response) -> changed?
-SectionProvider = Callable[[SyncRequest, int, dict[str, Any]], bool]
-SECTION_PROVIDERS: list[SectionProvider] = []
+_providers: list[SectionProvider] | None = None
+
+
+def section_providers() -> list[SectionProvider]:
+    global _providers
+    if _providers is None:
+        _providers = load_providers()
+    return _providers
 
 
 def parse_since(token: str | None) -> int | None:
@@ -71,10 +76,18 @@ def build_sync(req: SyncRequest) -> tuple[dict[str, Any], bool]:
     resp = empty_response(now)
     rooms = resp["rooms"]
     flt = req.filter
-    for room_id, (membership, event_id, so) in state_store.user_memberships(req.user_id).items():
+    memberships = state_store.user_memberships(req.user_id)
+    active = None
+    if since is not None and not req.full_state:
+        # One query finds the joined rooms with anything new; idle rooms cost nothing.
+        joined_ids = [r for r, (m, _, _) in memberships.items() if m == "join"]
+        active = event_store.rooms_with_events(joined_ids, since, now)
+    for room_id, (membership, event_id, so) in memberships.items():
         if not flt.room_allowed(room_id) or so > now:
             continue
         if membership == "join":
+            if active is not None and room_id not in active:
+                continue
             # A room joined since the last sync is sent as in an initial sync: full state and
             # the latest events (spec: "newly joined room" behaviour clients expect).
             room_since = since if since is None or so <= since else None
@@ -95,7 +108,7 @@ def build_sync(req: SyncRequest) -> tuple[dict[str, Any], bool]:
     _echo_transaction_ids(req, rooms["join"])
     _add_account_data(req, since, now, resp)
     changed = any(rooms[k] for k in rooms) or bool(resp["account_data"]["events"])
-    for provider in SECTION_PROVIDERS:
+    for provider in section_providers():
         changed = provider(req, now, resp) or changed
     return resp, changed
 
