@@ -138,6 +138,26 @@ class AuditConfig(_Section):
     syslog: bool = False
 
 
+class FederationConfig(_Section):
+    """[federation]: who we talk to and how (see docs/federation.md)."""
+
+    enabled: bool = True
+    # Server names (with ports where used) allowed in either direction; None = any server not
+    # on deny_list. Entries may start with "*." to cover subdomains. Compliance officers manage
+    # further entries in the admin UI.
+    allow_list: tuple[str, ...] | None = None
+    deny_list: tuple[str, ...] = ()
+    # Verify peers' TLS certificates (turn off ONLY for loopback test federations).
+    verify_tls: bool = True
+    # Extra CA bundle (PEM) trusted for peers, e.g. a private federation's CA.
+    ca_file: str = ""
+    # Outbound requests to loopback/private/link-local addresses are refused (SSRF) unless on.
+    allow_private_addresses: bool = False
+    # Notaries asked for keys a server cannot serve itself: {server_name, verify_keys}.
+    trusted_key_servers: tuple[dict, ...] = ()
+    request_timeout_seconds: float = Field(default=30, gt=0)
+
+
 class Config(_Section):
     server_name: str = "localhost:8008"
     public_baseurl: str = "http://127.0.0.1:8008/"
@@ -158,6 +178,7 @@ class Config(_Section):
     registration: RegistrationConfig = RegistrationConfig()
     well_known: WellKnownConfig = WellKnownConfig()
     audit: AuditConfig = AuditConfig()
+    federation: FederationConfig = FederationConfig()
 
     @field_validator("server_name")
     @classmethod

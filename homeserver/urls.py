@@ -17,5 +17,6 @@ urlpatterns = [
     path(".well-known/matrix/support", methods(get=discovery.well_known_support)),
     path("", include("homeserver.api.client.urls_rooms")),
     path("", include("homeserver.api.client.urls_accounts")),
+    path("", include("homeserver.api.federation.urls_federation")),
     path("admin/", admin.site.urls),
 ]

@@ -180,7 +180,7 @@ def start_server(tmp_path: Path, **config_overrides: Any) -> LiveServer:
             stderr=subprocess.STDOUT, start_new_session=True,
         )
     server = LiveServer(
-        base_url=f"http://127.0.0.1:{port}", server_name=config["server_name"],
+        base_url=config["public_baseurl"].rstrip("/"), server_name=config["server_name"],
         shared_secret=config["registration_shared_secret"], config_path=config_path,
         database_url=config["database"]["url"], log_path=log_path, process=process, _drop=drop,
     )

@@ -19,6 +19,7 @@ from homeserver.models.events import (
     EventRelation,
     ForwardExtremity,
 )
+from homeserver.models.federation import ServerKey
 from homeserver.models.rooms import ForgottenRoom, Room, RoomAlias
 from homeserver.models.state import CurrentState, StateGroup, StateGroupEntry
 from homeserver.models.stream import ClientTxn, StreamCounter
@@ -43,6 +44,7 @@ __all__ = [
     "RegistrationToken",
     "Room",
     "RoomAlias",
+    "ServerKey",
     "StateGroup",
     "StateGroupEntry",
     "StreamCounter",

@@ -1,0 +1,20 @@
+"""Server-server API routes (/_matrix/federation/...) and the key notary (/_matrix/key/...)."""
+
+from django.urls import re_path
+
+from homeserver.api.federation import keys, views
+from homeserver.api.routing import methods
+
+F = r"^_matrix/federation/v1/"
+
+urlpatterns = [
+    re_path(r"^_matrix/key/v2/query$", methods(post=keys.query_many)),
+    re_path(r"^_matrix/key/v2/query/(?P<server_name>[^/]+)$", methods(get=keys.query_one)),
+    re_path(F + r"event/(?P<event_id>[^/]+)$", methods(get=views.get_event)),
+    re_path(F + r"state_ids/(?P<room_id>[^/]+)$", methods(get=views.state_ids)),
+    re_path(F + r"state/(?P<room_id>[^/]+)$", methods(get=views.state)),
+    re_path(F + r"event_auth/(?P<room_id>[^/]+)/(?P<event_id>[^/]+)$",
+            methods(get=views.event_auth)),
+    re_path(F + r"query/directory$", methods(get=views.query_directory)),
+    re_path(F + r"query/profile$", methods(get=views.query_profile)),
+]

@@ -1,0 +1,122 @@
+"""Answering other servers' read requests about rooms we hold: events, state, auth chains,
+profile and directory queries. Spec: server-server API "Retrieving events", "Querying for
+information". A server sees a room's events only while one of its users is in the room (we
+check current membership, and the state at the event for single events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from homeserver.protocol.errors import Errcode, MatrixError
+from homeserver.protocol.events import Event
+from homeserver.storage import events as event_store
+from homeserver.storage import state as state_store
+from homeserver.storage.aliases import resolve_alias
+
+
+def server_of(user_id: str) -> str:
+    return user_id.split(":", 1)[1]
+
+
+def _server_in_state(state: dict[tuple[str, str], str], origin: str) -> bool:
+    member_ids = [eid for (t, sk), eid in state.items()
+                  if t == "m.room.member" and server_of(sk) == origin]
+    events = event_store.get_events(member_ids)
+    return any(e.content.get("membership") == "join" for e in events.values())
+
+
+def check_server_in_room(room_id: str, origin: str) -> None:
+    state = state_store.current_state_ids(room_id)
+    if not state or not _server_in_state(state, origin):
+        raise MatrixError(403, Errcode.FORBIDDEN, f"{origin} is not in room {room_id}")
+
+
+def auth_chain(event_ids: list[str]) -> list[Event]:
+    seen: dict[str, Event] = {}
+    todo = list(event_ids)
+    while todo:
+        batch = [e for e in todo if e not in seen]
+        todo = []
+        for eid, ev in event_store.get_events(batch).items():
+            seen[eid] = ev
+            todo += [a for a in ev.auth_event_ids if a not in seen]
+    return list(seen.values())
+
+
+def get_event(origin: str, event_id: str) -> dict[str, Any]:
+    rec = event_store.get_event_records([event_id]).get(event_id)
+    if rec is None:
+        raise MatrixError(404, Errcode.NOT_FOUND, "Event not found")
+    state = state_store.state_for_group(rec.state_group) if rec.state_group else {}
+    if not _server_in_state(state, origin):
+        check_server_in_room(rec.event.room_id, origin)
+    return {"origin": settings.PALISADE.server_name,
+            "origin_server_ts": _now(), "pdus": [rec.event.pdu]}
+
+
+def _state_at(room_id: str, event_id: str) -> dict[tuple[str, str], str]:
+    """Spec: /state and /state_ids return the state BEFORE event_id."""
+    from homeserver.services.sync.rooms import state_before
+
+    rec = event_store.get_event_records([event_id]).get(event_id)
+    if rec is None or rec.event.room_id != room_id:
+        raise MatrixError(404, Errcode.NOT_FOUND, "Event not found in this room")
+    return state_before(rec)
+
+
+def state_ids(origin: str, room_id: str, event_id: str) -> dict[str, Any]:
+    check_server_in_room(room_id, origin)
+    state = _state_at(room_id, event_id)
+    chain = auth_chain(list(state.values()))
+    return {"pdu_ids": list(state.values()), "auth_chain_ids": [e.event_id for e in chain]}
+
+
+def state(origin: str, room_id: str, event_id: str) -> dict[str, Any]:
+    check_server_in_room(room_id, origin)
+    st = _state_at(room_id, event_id)
+    pdus = event_store.get_events(st.values())
+    chain = auth_chain(list(st.values()))
+    return {"pdus": [e.pdu for e in pdus.values()], "auth_chain": [e.pdu for e in chain]}
+
+
+def event_auth(origin: str, room_id: str, event_id: str) -> dict[str, Any]:
+    check_server_in_room(room_id, origin)
+    ev = event_store.get_event(event_id)
+    if ev is None or ev.room_id != room_id:
+        raise MatrixError(404, Errcode.NOT_FOUND, "Event not found in this room")
+    return {"auth_chain": [e.pdu for e in auth_chain(ev.auth_event_ids)]}
+
+
+def query_directory(alias: str) -> dict[str, Any]:
+    room_id = resolve_alias(alias)
+    if room_id is None:
+        raise MatrixError(404, Errcode.NOT_FOUND, f"Room alias {alias} not found")
+    servers = sorted({server_of(u) for u in state_store.room_members(room_id)}
+                     | {settings.PALISADE.server_name})
+    return {"room_id": room_id, "servers": servers}
+
+
+def query_profile(user_id: str, field: str | None) -> dict[str, Any]:
+    from homeserver.storage.account_data import get_profile
+    from homeserver.storage.accounts import get_account
+
+    if server_of(user_id) != settings.PALISADE.server_name:
+        raise MatrixError(403, Errcode.FORBIDDEN, "Not a user of this server")
+    account = get_account(user_id)
+    profile = get_profile(user_id)
+    if account is None or account.deactivated or profile is None:
+        raise MatrixError(404, Errcode.NOT_FOUND, "Profile not found")
+    out = {k: v for k in ("displayname", "avatar_url") if (v := getattr(profile, k))}
+    if field is not None:
+        if field not in ("displayname", "avatar_url"):
+            raise MatrixError(400, Errcode.INVALID_PARAM, f"Unknown profile field {field}")
+        out = {k: v for k, v in out.items() if k == field}
+    return out
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time() * 1000)
