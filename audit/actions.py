@@ -60,8 +60,35 @@ class AuditAction(enum.IntEnum):
     DEVICE_ADDED = 1007
     DEVICE_REMOVED = 1008
     PASSWORD_CHANGED = 1009
+    # 1100..1199: directory and conveniences (issue 5)
+    OPENID_TOKEN_ISSUED = 1101
+    # 1200..1299: end-to-end encryption keys (issue 6; details carry key ids, never key material)
+    DEVICE_KEYS_UPLOADED = 1201
+    CROSS_SIGNING_KEYS_CHANGED = 1202
+    KEY_SIGNATURES_UPLOADED = 1203
+    KEY_BACKUP_CREATED = 1204
+    KEY_BACKUP_UPDATED = 1205
+    KEY_BACKUP_DELETED = 1206
+    # 1300..1399: push notifications (pushers decide where notifications leave the server;
+    # details carry the app id and gateway origin, never the pushkey)
+    PUSHER_SET = 1301
+    PUSHER_REMOVED = 1302
+    # 1400..1499: identity providers, SSO and the OAuth 2.0 API (issue 8; details name the
+    # provider, subject hash and reason, never tokens or claims that hold secrets)
+    SSO_ACCOUNT_LINKED = 1401
+    SSO_BACKCHANNEL_LOGOUT = 1402
+    USER_DEPROVISIONED = 1403
+    SSO_STAFF_ROLES_SYNCED = 1404
+    OAUTH_CLIENT_REGISTERED = 1405
+    OAUTH_CONSENT_GRANTED = 1406
+    OAUTH_SESSION_REVOKED = 1407
     # 2000: rooms
     ROOM_CREATED = 2001
+    # 2100..2199: directory and conveniences (issue 5)
+    ROOM_UPGRADED = 2101
+    ROOM_ALIAS_CREATED = 2102
+    ROOM_ALIAS_DELETED = 2103
+    ROOM_DIRECTORY_VISIBILITY_CHANGED = 2104
     # 3000: membership
     MEMBERSHIP_CHANGED = 3001
     # 4000: policy decisions (any hook; details name the hook, policy and reason, never content)
@@ -73,6 +100,10 @@ class AuditAction(enum.IntEnum):
     ADMIN_OBJECT_ADDED = 6002
     ADMIN_OBJECT_CHANGED = 6003
     ADMIN_OBJECT_DELETED = 6004
+    # 6100..6199: media repository (uploads themselves are not audited: too frequent)
+    MEDIA_QUARANTINED = 6101
+    MEDIA_UNQUARANTINED = 6102
+    MEDIA_DELETED = 6103
     # 7000: exports and verification of the audit log itself
     AUDIT_EXPORTED = 7001
     AUDIT_VERIFIED = 7002

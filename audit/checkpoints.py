@@ -31,8 +31,7 @@ logger = logging.getLogger(__name__)
 
 def config_path(p: str) -> Path:
     """A path from the operator config: relative paths are relative to the config's folder."""
-    path = Path(p)
-    return path if path.is_absolute() else settings.CONFIG_DIR / path
+    return settings.CONFIG_DIR / p  # an absolute p replaces CONFIG_DIR
 
 
 @functools.lru_cache(maxsize=4)

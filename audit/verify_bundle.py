@@ -28,6 +28,7 @@ import io
 import json
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def read_bundle(path: Path) -> dict[str, bytes]:
                     raise BundleError(f"unexpected member {info.filename!r} in the archive")
                 files[info.filename] = zf.read(info)  # checks each member's CRC-32
             return files
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, ValueError) as e:
         raise BundleError(f"cannot read {path}: {e}") from None
 
 
@@ -304,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         held = _jsonl(args.checkpoints.read_bytes(), str(args.checkpoints)) \
             if args.checkpoints else None
         lines = verify_bundle(read_bundle(args.bundle), dict(args.trusted_key) or None, held)
-    except (BundleError, OSError, KeyError, ValueError) as e:
+    except (BundleError, OSError) as e:
         print(f"FAILED: {e}")
+        return 1
+    except Exception as e:  # a malformed bundle must fail, never pass, and say so plainly
+        print(f"FAILED: malformed bundle ({type(e).__name__}: {e})")
         return 1
     print("\n".join(lines))
     return 0

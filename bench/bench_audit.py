@@ -50,7 +50,8 @@ def bench_append(n: int) -> None:
             inner.append(time.perf_counter() - t1)
         whole.append(time.perf_counter() - t0)
     ms = 1000
-    print(f"  append: record() p50 {percentile(inner, 50) * ms:.3f} ms, "
+    print(f"  append (load average {os.getloadavg()[0]:.1f}): "
+          f"record() p50 {percentile(inner, 50) * ms:.3f} ms, "
           f"p95 {percentile(inner, 95) * ms:.3f} ms; whole transaction incl. commit "
           f"p50 {percentile(whole, 50) * ms:.3f} ms ({n} appends)")
 
@@ -108,10 +109,16 @@ def bench_verify(n: int) -> None:
     t0 = time.perf_counter()
     bulk_load(n)
     print(f"  verify: loaded {n:,} records in {time.perf_counter() - t0:.1f} s")
+    cpu = time.process_time()
     result = verify_chain()
+    cpu = time.process_time() - cpu
     assert result.ok, result.summary()
     print(f"  verify: {result.records:,} records + {result.checkpoints} checkpoints in "
-          f"{result.elapsed:.2f} s = {result.records / result.elapsed:,.0f} records/s")
+          f"{result.elapsed:.2f} s = {result.records / result.elapsed:,.0f} records/s "
+          f"(wall clock, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    # CPU seconds of this process do not depend on what else the machine runs.
+    print(f"  verify: {cpu:.2f} CPU s in the verifier = {result.records / cpu:,.0f} records "
+          "per CPU second of the verifier process")
 
 
 def run_backend(backend: str, records: int, appends: int) -> None:

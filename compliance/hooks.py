@@ -37,6 +37,11 @@ class Deny:
     errcode: str = Errcode.FORBIDDEN
     status: int = 403
 
+    @property
+    def policy(self) -> str:
+        """The policy the rule belongs to: "e2ee_only" for "e2ee_only.plaintext"."""
+        return self.rule.split(".", 1)[0]
+
 
 @dataclass(frozen=True)
 class Rewrite:
@@ -59,7 +64,11 @@ class PolicyDenied(MatrixError):
         super().__init__(deny.status, deny.errcode, deny.reason)
         self.hook = hook
         self.rule = deny.rule
+        self.policy = deny.policy
+        self.reason = deny.reason
         self.context = context
+        # Transaction depth at which the denial was audited (see records_policy_denials).
+        self.recorded_depth: int | None = None
 
 
 # hook -> ordered policies of the active profile; filled by compliance.profiles at start-up.
@@ -68,6 +77,11 @@ _registry: dict[Hook, list[Policy]] = {h: [] for h in Hook}
 
 def register(hook: Hook, policy: Policy) -> None:
     _registry[hook].append(policy)
+
+
+def unregister(hook: Hook, policy: Policy) -> None:
+    if policy in _registry[hook]:
+        _registry[hook].remove(policy)
 
 
 def clear() -> None:
@@ -98,12 +112,19 @@ def records_policy_denials(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        entry_depth = len(transaction.get_connection().atomic_blocks)
         try:
             return fn(*args, **kwargs)
         except PolicyDenied as denied:
             from audit.actions import ActorType, AuditAction
             from audit.log import record
 
+            # Nested do_* services each wrap. A record written by an inner wrapper entered at
+            # the same transaction depth as this one is still alive: done. One written deeper
+            # was rolled back with the transactions the exception unwound: write it again.
+            if denied.recorded_depth is not None and denied.recorded_depth <= entry_depth:
+                raise
+            denied.recorded_depth = entry_depth
             ctx = denied.context
             with transaction.atomic():
                 record(
@@ -113,7 +134,9 @@ def records_policy_denials(fn: Callable[P, R]) -> Callable[P, R]:
                     target=str(ctx.get("target", "")),
                     details={
                         "hook": str(denied.hook),
+                        "policy": denied.policy,
                         "rule": denied.rule,
+                        "reason": denied.reason,
                         "errcode": denied.errcode,
                         **{
                             k: v

@@ -5,3 +5,9 @@ class HomeserverConfig(AppConfig):
     name = "homeserver"
     verbose_name = "Homeserver"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Device hooks of end-to-end encryption (device-list changes, per-device key cleanup).
+        from homeserver.services.e2ee import hooks
+
+        hooks.register()

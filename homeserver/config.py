@@ -17,7 +17,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from homeserver.protocol.identifiers import InvalidIdentifier, ServerName
 from homeserver.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
@@ -90,6 +97,7 @@ class RateLimitsConfig(_Section):
     login: RateLimit = RateLimit(per_second=0.2, burst=5)
     registration: RateLimit = RateLimit(per_second=0.2, burst=5)
     federation: RateLimit = RateLimit(per_second=50, burst=200)
+    media_upload: RateLimit = RateLimit(per_second=1, burst=30)
 
 
 class RoomsConfig(_Section):
@@ -138,6 +146,119 @@ class AuditConfig(_Section):
     syslog: bool = False
 
 
+class DirectoryConfig(_Section):
+    """[directory]: the published room directory and the user directory (docs/directory.md)."""
+
+    # GET/POST /publicRooms; false answers 403 M_FORBIDDEN (ePA profile: no public room list).
+    public_rooms_enabled: bool = True
+    # GET /publicRooms needs no token in the spec; this server asks for one unless false.
+    public_rooms_require_auth: bool = True
+    # User search also finds members of rooms with a public join rule or world_readable history;
+    # false limits hits to users sharing a room (ePA).
+    search_all_public_members: bool = True
+
+
+class TurnConfig(_Section):
+    """[turn]: GET /voip/turnServer. Empty uris = no TURN server offered (answer {})."""
+
+    uris: tuple[str, ...] = ()
+    # coturn `static-auth-secret`: credentials follow the TURN REST API convention
+    # (username "<expiry>:<user_id>", password base64(HMAC-SHA1(secret, username))).
+    shared_secret: str = ""
+    user_lifetime_seconds: int = Field(default=86400, ge=60)
+
+    @field_validator("uris")
+    @classmethod
+    def _uris(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for uri in v:
+            if not uri.startswith(("turn:", "turns:")):  # Spec: voip.yaml pattern ^turns?:
+                raise ValueError(f"expected turn:host:port?transport=udp URIs, got {uri!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _secret(self) -> TurnConfig:
+        if self.uris and not self.shared_secret:
+            raise ValueError("turn.shared_secret is required when turn.uris are set")
+        return self
+
+
+class OpenIdConfig(_Section):
+    """[openid]: tokens from POST /user/{userId}/openid/request_token."""
+
+    token_lifetime_seconds: int = Field(default=3600, ge=60, le=86400)
+
+
+class ComplianceSection(_Section):
+    """[compliance]: overrides of the selected profile's settings (docs/compliance.md); unset
+    keys keep the profile's value."""
+
+    missing_encryption: Literal["refuse", "add"] | None = None
+    cleartext_allowlist: tuple[str, ...] | None = None
+    redaction_window_hours: int | None = Field(default=None, ge=0)
+
+
+class ThumbnailSize(_Section):
+    width: int = Field(ge=1, le=4096)
+    height: int = Field(ge=1, le=4096)
+    method: Literal["crop", "scale"]
+
+
+class MediaConfig(_Section):
+    """[media]: the content repository (docs/media.md). Files live under `media_path`."""
+
+    max_upload_size: int = Field(default=50 * 1024 * 1024, ge=1)
+    legacy_unauthenticated_endpoints: bool = False
+    thumbnail_sizes: tuple[ThumbnailSize, ...] = (
+        ThumbnailSize(width=32, height=32, method="crop"),
+        ThumbnailSize(width=96, height=96, method="crop"),
+        ThumbnailSize(width=320, height=240, method="scale"),
+        ThumbnailSize(width=640, height=480, method="scale"),
+        ThumbnailSize(width=800, height=600, method="scale"),
+    )
+    max_thumbnails_per_media: int = Field(default=16, ge=0)
+    max_image_pixels: int = Field(default=32_000_000, ge=1)
+    animated_thumbnails: bool = True
+    max_animated_frames: int = Field(default=100, ge=1)
+    pending_upload_expiry_seconds: int = Field(default=86400, ge=60)
+    max_pending_uploads: int = Field(default=10, ge=1)
+    max_download_wait_ms: int = Field(default=20000, ge=0)
+    remove_on_deactivation: bool = False
+
+
+class PresenceConfig(_Section):
+    """[presence]: spec client-server API "Presence"."""
+
+    enabled: bool = True
+    idle_after_seconds: int = Field(default=300, ge=10)
+    offline_after_seconds: int = Field(default=1800, ge=10)
+
+
+# Profiles whose push notifications carry content by default; all others send event_id_only.
+PUSH_CONTENT_PROFILES = ("standard",)
+
+
+class PushConfig(_Section):
+    """[push]: push rules evaluation and delivery to push gateways (spec "Push Notifications",
+    push gateway API)."""
+
+    # false: notifications carry only event_id, room_id, counts, devices, prio (None: true
+    # for the standard profile only). Pusher URLs must be https unless allow_http_gateways.
+    include_content: bool | None = None
+    allow_http_gateways: bool = False
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # "celery": the queue a plain `celery -A homeserver worker` consumes.
+    celery_queue: str = "celery"
+    notification_history_days: int = Field(default=30, ge=1)
+
+    def include_content_for(self, profile: str) -> bool:
+        if self.include_content is not None:
+            return self.include_content
+        return profile in PUSH_CONTENT_PROFILES
+
+
 class FederationConfig(_Section):
     """[federation]: who we talk to and how (see docs/federation.md)."""
 
@@ -156,6 +277,127 @@ class FederationConfig(_Section):
     # Notaries asked for keys a server cannot serve itself: {server_name, verify_keys}.
     trusted_key_servers: tuple[dict, ...] = ()
     request_timeout_seconds: float = Field(default=30, gt=0)
+
+
+class AttributeRequirement(_Section):
+    """One condition on the provider's claims (docs/oidc.md "Attribute requirements")."""
+
+    claim: str
+    # Exactly one of: the claim (or one of its values, for a list claim) is one of these ...
+    one_of: tuple[str, ...] = ()
+    # ... or the claim (a list, e.g. groups) contains this value.
+    contains: str = ""
+
+    @model_validator(mode="after")
+    def _one(self) -> AttributeRequirement:
+        if bool(self.one_of) == bool(self.contains):
+            raise ValueError("set exactly one of one_of or contains")
+        return self
+
+
+class OidcUserMapping(_Section):
+    """Templates from claims to the account: "{claim}" with filters, e.g. "{email|localpart}"."""
+
+    localpart: str = "{preferred_username}"
+    display_name: str = "{name}"
+    email: str = "{email}"
+    organisation: str = ""
+
+
+class OidcProviderConfig(_Section):
+    """One [[oidc_providers]] entry: an OpenID provider users (and staff) sign in with."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")
+    name: str
+    brand: str = ""
+    issuer: str  # discovery: {issuer}/.well-known/openid-configuration
+    client_id: str
+    client_secret: str = ""
+    # PEM file (relative to the config file) for private_key_jwt; its key id goes in `kid`.
+    client_private_key_path: str = ""
+    client_private_key_kid: str = ""
+    client_auth_method: Literal[
+        "client_secret_basic", "client_secret_post", "private_key_jwt"
+    ] = "client_secret_basic"
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    # Pushed authorization requests (RFC 9126), required by some sectoral IdPs (ePA).
+    use_par: bool = False
+    # Where the claims for the mapping come from: the ID token only, or merged with userinfo.
+    claims_source: Literal["id_token", "userinfo"] = "userinfo"
+    user_mapping: OidcUserMapping = OidcUserMapping()
+    attribute_requirements: tuple[AttributeRequirement, ...] = ()
+    # Refuse ID tokens whose authentication (auth_time, else iat) is older (TI-M: 86400).
+    max_token_age_seconds: int | None = Field(default=None, ge=1)
+    id_token_algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256")
+    clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    # If set, /login/sso/redirect accepts only redirectUrls starting with one of these.
+    allowed_redirect_urls: tuple[str, ...] = ()
+    # Display name follows the provider on every login (false: set once, at provisioning).
+    update_display_name: bool = True
+    # Staff SSO for the admin UI: provider groups -> the roles (audit/roles.py group names).
+    staff_login: bool = False
+    groups_claim: str = "groups"
+    staff_roles: dict[str, tuple[str, ...]] = {}
+    # TI-Messenger style token login (POST /login type org.matrix.login.jwt) with JWTs this
+    # provider signs for `token_login_audience` (default: client_id).
+    token_login: bool = False
+    token_login_audience: str = ""
+    token_login_types: tuple[str, ...] = ("JWT",)
+
+    @field_validator("id_token_algorithms")
+    @classmethod
+    def _algs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                   "ES512"}
+        bad = [a for a in v if a not in allowed]
+        if bad or not v:  # never "none", never HMAC with a shared secret
+            raise ValueError(f"expected asymmetric algorithms from {sorted(allowed)}")
+        return v
+
+    @field_validator("staff_roles")
+    @classmethod
+    def _roles(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        roles = ("Homeserver admin", "Compliance officer", "Auditor")  # audit/roles.py
+        unknown = [r for r in v if r not in roles]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; expected one of {', '.join(roles)}")
+        return v
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("expected the issuer URL, e.g. https://login.example.org/realm")
+        return v
+
+    @model_validator(mode="after")
+    def _auth(self) -> OidcProviderConfig:
+        if self.client_auth_method == "private_key_jwt" and not self.client_private_key_path:
+            raise ValueError("private_key_jwt needs client_private_key_path")
+        if self.client_auth_method != "private_key_jwt" and not self.client_secret:
+            raise ValueError(f"{self.client_auth_method} needs client_secret")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include openid")
+        return self
+
+
+class SsoConfig(_Section):
+    """[sso]: global settings of SSO login, the OAuth 2.0 API and admin SSO (docs/oidc.md)."""
+
+    # m.login.password for Matrix clients. Unset: on, except for the TI-M profiles when an
+    # OIDC provider is configured.
+    password_login: bool | None = None
+    # Local (password) sign-in to the admin UI; false leaves staff SSO only.
+    admin_password_login: bool = True
+    # redirectUrl prefixes trusted without the confirmation page.
+    client_whitelist: tuple[str, ...] = ()
+    login_token_lifetime_seconds: int = Field(default=30, ge=1, le=600)
+    # How long a started sign-in may take at the provider.
+    flow_lifetime_seconds: int = Field(default=900, ge=60, le=3600)
+    # The Matrix OAuth 2.0 API (spec v1.15) with this server as authorization server.
+    oauth2_enabled: bool = True
+    # RSA key that signs the ID tokens of the OAuth 2.0 API; created on first use.
+    oauth2_signing_key_path: str = "data/oauth2_signing.pem"
 
 
 class Config(_Section):
@@ -178,7 +420,25 @@ class Config(_Section):
     registration: RegistrationConfig = RegistrationConfig()
     well_known: WellKnownConfig = WellKnownConfig()
     audit: AuditConfig = AuditConfig()
+    media: MediaConfig = MediaConfig()
+    compliance: ComplianceSection = ComplianceSection()
+    directory: DirectoryConfig = DirectoryConfig()
+    turn: TurnConfig = TurnConfig()
+    openid: OpenIdConfig = OpenIdConfig()
+    presence: PresenceConfig = PresenceConfig()
+    push: PushConfig = PushConfig()
+    oidc_providers: tuple[OidcProviderConfig, ...] = ()
+    sso: SsoConfig = SsoConfig()
     federation: FederationConfig = FederationConfig()
+
+    @field_validator("compliance_profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        from compliance.profiles import PROFILE_NAMES
+
+        if v not in PROFILE_NAMES:
+            raise ValueError(f"unknown profile {v!r}; expected one of {', '.join(PROFILE_NAMES)}")
+        return v
 
     @field_validator("server_name")
     @classmethod

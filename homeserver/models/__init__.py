@@ -12,6 +12,18 @@ from homeserver.models.accounts import (
     RegistrationToken,
     UIASession,
 )
+from homeserver.models.directory import OpenIdToken
+from homeserver.models.e2ee import (
+    CrossSigningKey,
+    DeviceKeys,
+    DeviceListChange,
+    FallbackKey,
+    KeySignature,
+    OneTimeKey,
+    RoomKeyBackup,
+    RoomKeyBackupSession,
+    ToDeviceMessage,
+)
 from homeserver.models.events import (
     Event,
     EventAuthEdge,
@@ -20,33 +32,57 @@ from homeserver.models.events import (
     ForwardExtremity,
 )
 from homeserver.models.federation import ServerKey
+from homeserver.models.media import LocalMedia, MediaThumbnail
+from homeserver.models.presence import Presence
+from homeserver.models.push import EventPushAction, Pusher, PushRuleSet
+from homeserver.models.receipts import ReadMark, Receipt
 from homeserver.models.rooms import ForgottenRoom, Room, RoomAlias
 from homeserver.models.state import CurrentState, StateGroup, StateGroupEntry
 from homeserver.models.stream import ClientTxn, StreamCounter
+from homeserver.models.typing import TypingState
 
 __all__ = [
     "AccessToken",
     "Account",
     "AccountData",
     "ClientTxn",
+    "CrossSigningKey",
     "CurrentState",
     "Device",
+    "DeviceKeys",
+    "DeviceListChange",
     "Event",
     "EventAuthEdge",
     "EventEdge",
+    "EventPushAction",
     "EventRelation",
+    "FallbackKey",
     "Filter",
     "ForgottenRoom",
     "ForwardExtremity",
+    "KeySignature",
+    "LocalMedia",
+    "MediaThumbnail",
+    "OneTimeKey",
+    "OpenIdToken",
+    "Presence",
     "Profile",
+    "PushRuleSet",
+    "Pusher",
+    "ReadMark",
+    "Receipt",
     "RefreshToken",
     "RegistrationNonce",
     "RegistrationToken",
     "Room",
     "RoomAlias",
+    "RoomKeyBackup",
+    "RoomKeyBackupSession",
     "ServerKey",
     "StateGroup",
     "StateGroupEntry",
     "StreamCounter",
+    "ToDeviceMessage",
+    "TypingState",
     "UIASession",
 ]

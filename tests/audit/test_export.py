@@ -93,14 +93,17 @@ def test_one_changed_byte_in_any_file_is_rejected(seeded: int, name: str) -> Non
 
 def test_one_changed_byte_in_the_zip_is_rejected_by_the_cli(seeded: int,
                                                           tmp_path: Path) -> None:
-    data = bytearray(export_bundle(ExportFilter(), actor="auditor1").zip_bytes())
-    data[len(data) // 3] ^= 0x01
-    archive = tmp_path / "tampered.zip"
-    archive.write_bytes(bytes(data))
-    run = subprocess.run([sys.executable, str(VERIFIER), str(archive), "--trusted-key",
-                          key_arg()], capture_output=True, text=True)
-    assert run.returncode == 1
-    assert run.stdout.startswith("FAILED:")
+    genuine = export_bundle(ExportFilter(), actor="auditor1").zip_bytes()
+    # Bytes inside the compressed members: a third, a half and two thirds into the archive.
+    for position in (len(genuine) // 3, len(genuine) // 2, 2 * len(genuine) // 3):
+        data = bytearray(genuine)
+        data[position] ^= 0x01
+        archive = tmp_path / f"tampered-{position}.zip"
+        archive.write_bytes(bytes(data))
+        run = subprocess.run([sys.executable, str(VERIFIER), str(archive), "--trusted-key",
+                              key_arg()], capture_output=True, text=True)
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert run.stdout.startswith("FAILED:"), run.stdout + run.stderr
 
 
 def test_an_extra_file_or_a_foreign_key_is_rejected(seeded: int) -> None:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import AsyncClient
 
 from audit.models import AuditRecord
-from compliance.federation_access import register_policies
+from compliance.federation_access import federation_request_policy
 from compliance.hooks import Hook, _registry
 from homeserver.protocol.canonical_json import encode_canonical_json
 from homeserver.protocol.signing import generate_signing_key, public_key_base64, sign_json
@@ -35,10 +35,8 @@ def remote_key_known():
                         encode_canonical_json(doc).decode()), 0)
 
 
-@pytest.fixture(autouse=True)
-def allow_list_hook():
-    if not _registry[Hook.FEDERATION_REQUEST]:
-        register_policies()
+def test_the_allow_list_policy_is_registered_at_start():
+    assert federation_request_policy in _registry[Hook.FEDERATION_REQUEST]
 
 
 def signed_get(path: str, *, origin: str = REMOTE, key=KEY, destination: str | None = None,

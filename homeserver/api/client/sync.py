@@ -33,7 +33,11 @@ async def get_sync(request: HttpRequest) -> HttpResponse:
         filter=flt,
         full_state=bool_param(q, "full_state"),
     )
-    return json_response(await sync(sreq, int_param(q, "timeout", 0)))
+    timeout = int_param(q, "timeout", 0)
+    from homeserver.services.presence.presence import bump_for_sync
+
+    await sync_to_async(bump_for_sync)(req.user_id, set_presence)
+    return json_response(await sync(sreq, timeout))
 
 
 async def capabilities(request: HttpRequest) -> HttpResponse:

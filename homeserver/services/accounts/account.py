@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 # Memberships a deactivated account is taken out of.
 LEAVE_MEMBERSHIPS = ("join", "invite", "knock")
+# Dotted paths of `fn(user_id, erase)`, called inside the deactivation transaction once the
+# account is marked deactivated: what other features keep per account goes with it. Paths (as
+# in sync/providers.py) so that this module imports none of them.
+DEACTIVATION_HOOKS: list[str] = [
+    "homeserver.services.media.lifecycle.on_account_deactivated",
+    "homeserver.services.ephemeral.lifecycle.on_account_deactivated",
+]
 
 
 def do_change_password(user_id: str, device_id: str | None, body: dict[str, Any],
@@ -78,8 +85,17 @@ def do_deactivate(user_id: str, body: dict[str, Any], *, operation: str) -> dict
                details={"erase": erase, "devices_removed": len(removed)})
         if erase:
             record(AuditAction.USER_ERASED, actor=user_id, target=user_id, details={})
+        run_deactivation_hooks(user_id, erase)
     leave_all_rooms(user_id)
     return {"id_server_unbind_result": "no-support"}
+
+
+def run_deactivation_hooks(user_id: str, erase: bool) -> None:
+    from importlib import import_module
+
+    for path in DEACTIVATION_HOOKS:
+        module, _, name = path.rpartition(".")
+        getattr(import_module(module), name)(user_id, erase)
 
 
 def leave_all_rooms(user_id: str) -> None:

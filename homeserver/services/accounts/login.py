@@ -6,6 +6,7 @@ Spec: client-server API "Login" and "POST /_matrix/client/v3/login": unknown log
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -26,10 +27,19 @@ from homeserver.storage import accounts as account_store
 PASSWORD_LOGIN = "m.login.password"
 # Other modules (OIDC login) append their flows here; the order is the order clients see.
 LOGIN_FLOWS: list[dict[str, Any]] = [{"type": PASSWORD_LOGIN}]
+# Login types other modules implement (idp: m.login.token, JWT login): type ->
+# fn(body, *, ip) -> the login response, or None to go on with the built-in handling (idp
+# registers one for m.login.password that refuses when password login is switched off).
+LOGIN_HANDLERS: dict[str, Callable[..., dict[str, Any] | None]] = {}
+# fn(flows) -> flows, applied in order at request time (configuration may change the flows).
+LOGIN_FLOW_FILTERS: list[Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = []
 
 
 def login_flows() -> dict[str, Any]:
-    return {"flows": list(LOGIN_FLOWS)}
+    flows = list(LOGIN_FLOWS)
+    for fn in LOGIN_FLOW_FILTERS:
+        flows = fn(flows)
+    return {"flows": flows}
 
 
 def _attempted(body: dict[str, Any]) -> str:
@@ -49,6 +59,10 @@ def _fail(target: str, reason: str) -> MatrixError:
 
 def do_login(body: dict[str, Any], *, ip: str = "") -> dict[str, Any]:
     login_type = body.get("type")
+    if isinstance(login_type, str) and login_type in LOGIN_HANDLERS:
+        handled = LOGIN_HANDLERS[login_type](body, ip=ip)
+        if handled is not None:
+            return handled
     if login_type != PASSWORD_LOGIN:
         raise MatrixError(400, Errcode.UNKNOWN, f"Unknown login type {login_type!r}")
     check_rate_limit("login", f"ip:{ip}")

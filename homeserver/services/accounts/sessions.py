@@ -35,6 +35,9 @@ MAX_DEVICE_NAME_LENGTH = 512
 # Called as hook(user_id, device_ids) inside the transaction that deletes devices, so data
 # other modules keep per device (end-to-end keys, to-device queues) goes with them.
 DEVICES_REMOVED_HOOKS: list[Callable[[str, list[str]], None]] = []
+# Called as hook(user_id, device_id) inside the transaction that creates a new device (a new
+# device is a device-list change other users' clients must learn about).
+DEVICE_ADDED_HOOKS: list[Callable[[str, str], None]] = []
 
 
 def now_ms() -> int:
@@ -132,6 +135,8 @@ def start_session(
         )
         record(AuditAction.DEVICE_ADDED, actor=actor or user_id, actor_type=actor_type,
                target=user_id, details={"device_id": device_id})
+        for hook in DEVICE_ADDED_HOOKS:
+            hook(user_id, device_id)
     assert device_id is not None
     access, refresh, lifetime = _issue_tokens(user_id, pk, refreshable=refreshable, now=now)
     return IssuedSession(user_id, device_id, access, refresh, lifetime)

@@ -21,6 +21,7 @@ from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.event_builder import MAX_PDU_SIZE, build_event
 from homeserver.protocol.events import Event
 from homeserver.protocol.room_versions import RoomVersion
+from homeserver.services.push.evaluate import record_push_actions
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
@@ -161,6 +162,8 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
     event_store.replace_forward_extremities(room_id, event.prev_event_ids, event.event_id)
     if delta:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
+    # Spec "Push Notifications" server behaviour: counts change in the same transaction.
+    record_push_actions(event, position)
     users = list(memberships) if memberships else []
     notify_after_commit(position, room_ids=[room_id], user_ids=users)
     return group

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from compliance.hooks import Hook, records_policy_denials
 from compliance.hooks import run as run_policy
 from homeserver.protocol.errors import Errcode, MatrixError
+from homeserver.services.directory.canonical_alias import check_canonical_alias
 from homeserver.services.events.append import append_local_event, now_ms, persist_local_event
 from homeserver.services.events.audit_membership import audit_membership_change
 from homeserver.services.ratelimit import check_rate_limit
@@ -68,6 +69,7 @@ def do_send_event(
             "event_type": event_type,
             "is_state": state_key is not None,
             "room_version": rv.identifier,
+            **({"redacts": redacts} if redacts else {}),
         },
         value={"type": event_type, "state_key": state_key, "content": content},
     )
@@ -87,6 +89,8 @@ def do_send_event(
                 state_key=state_key,
                 redacts=redacts,
             )
+            if event.type == "m.room.canonical_alias" and event.state_key == "":
+                check_canonical_alias(room_id, event.content)  # after auth: 403 comes first
             persist_local_event(event, state_group)
             if txn_id is not None:
                 record_txn(sender, device_id or "", path_key, txn_id, event.event_id, now_ms())

@@ -62,7 +62,6 @@ def do_create_room(
     creator: str, request: dict[str, Any], *, member_content: dict | None = None
 ) -> str:
     version, alias, invitees = check_create_request(request)
-    rv = KNOWN_ROOM_VERSIONS[version]
     request = run_policy(
         Hook.ROOM_CREATE,
         {
@@ -74,6 +73,9 @@ def do_create_room(
         },
         value=request,
     )
+    # A policy may have rewritten the request (e.g. the profile's room version): re-validate.
+    version, alias, invitees = check_create_request(request)
+    rv = KNOWN_ROOM_VERSIONS[version]
     for invitee in invitees:
         run_policy(Hook.INVITE, {"actor": creator, "target": invitee, "origin": "local"})
     planned = plan_initial_state(request, creator, rv, alias)

@@ -14,6 +14,7 @@ from compliance.hooks import Hook, records_policy_denials
 from compliance.hooks import run as run_policy
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.identifiers import InvalidIdentifier, UserID
+from homeserver.services.directory.tags import carry_tags_from_predecessor
 from homeserver.services.events.send import do_send_event
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
@@ -72,6 +73,7 @@ def do_join(user_id: str, room_id_or_alias: str, reason: Any = None) -> str:
         state_key=user_id,
         content=_member_content("join", reason, _profile_content(user_id)),
     )
+    carry_tags_from_predecessor(user_id, room_id)  # Spec "Room upgrades": tags follow the user.
     return room_id
 
 

@@ -12,6 +12,7 @@ from homeserver.services.sync.filters import EventFilter
 from homeserver.services.sync.rooms import state_at_position, state_before
 from homeserver.storage import events as event_store
 from homeserver.storage import state as state_store
+from homeserver.storage.directory import events_near_timestamp
 from homeserver.storage.stream import current_stream_position
 
 MAX_PAGE = 1000
@@ -218,3 +219,38 @@ def joined_members(room_id: str, user_id: str) -> dict[str, Any]:
                 "avatar_url": c.get("avatar_url"),
             }
     return out
+
+
+# How many events around a timestamp are tried before answering 404 (each must be visible).
+TIMESTAMP_CANDIDATES = 50
+
+
+def timestamp_to_event(room_id: str, user_id: str, ts: int, direction: str) -> dict[str, Any]:
+    """Spec: GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event: the event closest to `ts`
+    in direction `dir` that the user may see. Local events only (the federation fallback arrives
+    with issue 7). Members, former members and anyone in a world_readable room may ask."""
+    if direction not in ("f", "b"):
+        raise MatrixError(400, Errcode.INVALID_PARAM, "dir must be 'f' or 'b'")
+    m = _membership(room_id, user_id)
+    if (m is None or m[0] in ("invite", "knock")) and not is_world_readable(room_id):
+        raise MatrixError(403, Errcode.FORBIDDEN, f"User {user_id} not in room {room_id}")
+    ids = events_near_timestamp(
+        room_id, ts, forwards=direction == "f", limit=TIMESTAMP_CANDIDATES
+    )
+    recs = event_store.get_event_records(ids)
+    ordered = [recs[i] for i in ids if i in recs]
+    visible = filter_visible(user_id, ordered, current_membership=m[0] if m else None)
+    if not visible:
+        way = "forward" if direction == "f" else "backward"
+        raise MatrixError(
+            404, Errcode.NOT_FOUND, f"Unable to find event from {ts} in {way} direction"
+        )
+    ev = visible[0].event
+    return {"event_id": ev.event_id, "origin_server_ts": ev.origin_server_ts}
+
+
+def is_world_readable(room_id: str) -> bool:
+    key = ("m.room.history_visibility", "")
+    eid = state_store.current_state_ids(room_id, [key]).get(key)
+    ev = event_store.get_event(eid) if eid else None
+    return ev is not None and ev.content.get("history_visibility") == "world_readable"

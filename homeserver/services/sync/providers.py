@@ -15,7 +15,8 @@ from typing import Any
 SectionProvider = Callable[[Any, int, dict[str, Any]], bool]
 
 PROVIDERS: list[str] = [
-    # "homeserver.services.e2ee.sync_sections.to_device",
+    "homeserver.services.e2ee.sync_sections.e2ee",
+    "homeserver.services.ephemeral.sync_sections.provide",
 ]
 
 

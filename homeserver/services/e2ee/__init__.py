@@ -1,0 +1,1 @@
+"""End-to-end encryption support: keys, cross-signing, device lists, to-device, key backup."""

@@ -1,0 +1,1 @@
+"""Presence: online/unavailable/offline and status messages of local users."""

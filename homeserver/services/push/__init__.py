@@ -1,0 +1,1 @@
+"""Push notifications: rules, evaluation per event, pushers, delivery to push gateways."""
