@@ -103,6 +103,8 @@ async def test_notification_without_content_reaches_a_real_gateway(server, gatew
         reqs = await asyncio.to_thread(gateway.wait_for, 2, 60)
         assert reqs[1]["body"]["notification"]["event_id"] == loud.event_id
         assert reqs[1]["body"]["notification"]["counts"] == {"unread": 2}
+        await asyncio.sleep(0.5)
+        assert len(gateway.requests) == 2  # "quiet" was never pushed
     finally:
         await alice.close()
         await bob.close()
