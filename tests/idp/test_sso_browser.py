@@ -15,6 +15,7 @@ from audit.actions import AuditAction
 from audit.models import AuditRecord
 from homeserver.models import Account, Device, Profile
 from idp.models import ExternalIdentity
+from idp.oidc import discovery
 from tests.idp.conftest import (
     ACCOUNTS,
     CLIENT_HOST,
@@ -81,7 +82,10 @@ def sso_issuer() -> str:
 
 
 def test_second_login_is_the_same_user_across_key_rotation_and_updates_the_name(
-        sso: Any, op: Any, browser: Any, live_server: Any) -> None:
+        sso: Any, op: Any, browser: Any, live_server: Any, monkeypatch: Any) -> None:
+    # The JWKS is refetched for an unknown key id at most every MIN_JWKS_REFRESH_S; this test
+    # rotates faster than that (the live server runs in this process, so this reaches it).
+    monkeypatch.setattr(discovery, "MIN_JWKS_REFRESH_S", 0)
     base = url_of(live_server)
     page, url = sign_in(browser, base, "erin")
     first = token_login(base, login_token_from(url)).json()["user_id"]
