@@ -192,6 +192,20 @@ def start_server(tmp_path: Path, **config_overrides: Any) -> LiveServer:
     return server
 
 
+def _is_ours(server: LiveServer) -> bool:
+    """The answering server publishes OUR signing key (another test's server may briefly hold
+    a port freed by free_port())."""
+    key_file = server.config_path.parent / "signing.key"
+    if not key_file.exists():
+        return False
+    version = key_file.read_text().split()[1]
+    try:
+        doc = httpx.get(server.base_url + "/_matrix/key/v2/server", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return True  # no federation resource on this listener: nothing to compare
+    return f"ed25519:{version}" in doc.get("verify_keys", {"ed25519:" + version: 1})
+
+
 def _wait_until_up(server: LiveServer) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -199,7 +213,8 @@ def _wait_until_up(server: LiveServer) -> None:
             raise RuntimeError(f"palisade serve exited with {server.process.returncode}:\n"
                                f"{server.log()[-4000:]}")
         try:
-            if httpx.get(server.base_url + "/_matrix/client/versions", timeout=2).is_success:
+            if (httpx.get(server.base_url + "/_matrix/client/versions", timeout=2).is_success
+                    and _is_ours(server)):
                 return
         except httpx.TransportError:
             pass
