@@ -67,18 +67,6 @@ def _ensure_listener() -> None:
         _listeners[loop] = loop.create_task(_listen())
 
 
-async def wait(user_id: str, room_ids: frozenset[str], timeout_s: float) -> bool:
-    """Sleep until something concerning the user or their rooms happens; False on timeout."""
-    _ensure_listener()
-    w = Waiter(user_id, room_ids, asyncio.get_running_loop())
-    _waiters.add(w)
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(w.event.wait(), timeout_s)
-            return True
-        return False
-    finally:
-        _waiters.discard(w)
 
 
 @contextlib.asynccontextmanager

@@ -33,7 +33,6 @@ def build_event(
     server_name: str,
     signing_key: SigningKey,
     redacts: str | None = None,
-    unsigned: dict[str, Any] | None = None,
     v1_event_id: str | None = None,
 ) -> Event:
     pdu: dict[str, Any] = {
@@ -68,7 +67,5 @@ def build_event(
     # Spec: "Signing Events": sign the redacted form, attach the signatures to the full event.
     signed = sign_json(redact_pdu(pdu, room_version), server_name, signing_key)
     pdu["signatures"] = signed["signatures"]
-    if unsigned:
-        pdu["unsigned"] = unsigned
     event_id = compute_event_id(pdu, room_version)
     return Event(event_id=event_id, room_version=room_version, pdu=pdu)

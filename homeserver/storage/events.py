@@ -160,8 +160,6 @@ def persist_event(
         )
 
 
-def forward_extremities(room_id: str) -> list[str]:
-    return list(ForwardExtremity.objects.filter(room_id=room_id).values_list("event_id", flat=True))
 
 
 def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str) -> None:
@@ -169,16 +167,8 @@ def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str) -
     ForwardExtremity.objects.create(room_id=room_id, event_id=add)
 
 
-def depths(event_ids: Iterable[str]) -> dict[str, int]:
-    return dict(
-        EventRow.objects.filter(event_id__in=list(event_ids)).values_list("event_id", "depth")
-    )
 
 
-def state_groups_of(event_ids: Iterable[str]) -> dict[str, int | None]:
-    return dict(
-        EventRow.objects.filter(event_id__in=list(event_ids)).values_list("event_id", "state_group")
-    )
 
 
 def relations(
