@@ -31,7 +31,7 @@ from homeserver.models.events import (
     EventRelation,
     ForwardExtremity,
 )
-from homeserver.models.federation import ServerKey
+from homeserver.models.federation import InboundTransaction, ServerKey
 from homeserver.models.media import LocalMedia, MediaThumbnail
 from homeserver.models.presence import Presence
 from homeserver.models.push import EventPushAction, Pusher, PushRuleSet
@@ -65,6 +65,8 @@ __all__ = [
     "MediaThumbnail",
     "OneTimeKey",
     "OpenIdToken",
+    "OutboundDestination",
+    "OutboundItem",
     "Presence",
     "Profile",
     "PushRuleSet",
@@ -78,6 +80,7 @@ __all__ = [
     "RoomAlias",
     "RoomKeyBackup",
     "RoomKeyBackupSession",
+    "InboundTransaction",
     "ServerKey",
     "StateGroup",
     "StateGroupEntry",

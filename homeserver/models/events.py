@@ -18,6 +18,9 @@ class Event(models.Model):
     origin_server_ts = models.BigIntegerField()
     outlier = models.BooleanField(default=False)
     rejection_reason = models.TextField(null=True)
+    # Accepted into the room graph but not shown to clients: "soft_failed" (spec: server-server
+    # API "Soft failure") or a policy's reason (e.g. plaintext under an E2EE-only profile).
+    withheld_reason = models.TextField(null=True)
     redacted_by = models.CharField(max_length=255, null=True)
     # For state events: the event this one replaced in the room state (clients get its content
     # as unsigned.prev_content).

@@ -22,3 +22,20 @@ class ServerKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["server_name", "key_id"], name="server_keys_uniq")
         ]
+
+
+class InboundTransaction(models.Model):
+    """A /send transaction we answered, so a retry with the same id gets the same answer and
+    nothing is processed twice. Spec: server-server API "Transactions": the transaction id is
+    unique per origin."""
+
+    origin = models.CharField(max_length=255)
+    txn_id = models.CharField(max_length=255)
+    response_json = models.TextField()
+    received_ts = models.BigIntegerField()
+
+    class Meta:
+        db_table = "federation_inbound_txns"
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "txn_id"], name="fed_inbound_txn_uniq")
+        ]
