@@ -1,0 +1,124 @@
+"""A live Palisade that federates over loopback TLS with other test servers (e.g. a real Synapse).
+
+    peer = start_palisade_peer(tmp_path)
+    bob = peer.register("bob", "a long password")          # ClientAPI on the client listener
+    bob.put(profile_path(bob.user_id) + "/displayname", {"displayname": "Bob"})
+    ...
+    peer.stop()
+
+or the module-scoped `palisade_peer` fixture (`from tests.federation.peers import
+palisade_peer_fixture  # noqa: F401`). The peer is `palisade serve` (tests/live_server.py) with:
+- server_name `127.0.0.1:<fed_port>`, federation + key APIs over TLS on that port (self-signed),
+  client API over plain HTTP on another port;
+- `[federation] verify_tls = false, allow_private_addresses = true`: a loopback test federation
+  of self-signed servers (never in production);
+- rate limits high enough for bursts of hundreds of messages;
+- with PALISADE_REDIS_URL set (PostgreSQL + Redis runs), a real Celery worker beside it, so
+  background work (the federation outbound queue) runs as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.federation.synapse import ClientAPI, shared_secret_register
+from tests.federation.tls import self_signed
+from tests.live_server import LiveServer, _merge, free_port, start_server
+
+HIGH = {"per_second": 10000, "burst": 100000}
+HIGH_RATE_LIMITS = {"message": HIGH, "login": HIGH, "registration": HIGH, "federation": HIGH,
+                    "media_upload": HIGH}
+
+
+@dataclass
+class PalisadePeer:
+    server: LiveServer
+    fed_url: str                      # https://127.0.0.1:<fed_port>
+    worker: Any = field(default=None, repr=False)   # the Celery worker process, if any
+    worker_log: Path | None = None
+
+    @property
+    def server_name(self) -> str:
+        return self.server.server_name
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def log(self) -> str:
+        text = self.server.log()
+        if self.worker_log is not None and self.worker_log.exists():
+            text += "\n--- celery worker ---\n" + self.worker_log.read_text(errors="replace")
+        return text
+
+    def register(self, localpart: str, password: str, *, admin: bool = False) -> ClientAPI:
+        user = shared_secret_register(self.base_url, self.server.shared_secret, localpart,
+                                      password, admin=admin)
+        return ClientAPI(self.base_url, user)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            from tests.push.conftest import stop_worker
+
+            stop_worker(self.worker)
+            self.worker = None
+        self.server.stop()
+
+
+def palisade_peer_config(tmp: Path, fed_port: int, client_port: int) -> dict[str, Any]:
+    cert, key = self_signed(tmp)
+    return {
+        "server_name": f"127.0.0.1:{fed_port}",
+        "public_baseurl": f"http://127.0.0.1:{client_port}/",
+        "listeners": [
+            {"bind": "127.0.0.1", "port": client_port, "resources": ["client"]},
+            {"bind": "127.0.0.1", "port": fed_port, "resources": ["federation"],
+             "tls_certificate": str(cert), "tls_private_key": str(key)},
+        ],
+        "federation": {"verify_tls": False, "allow_private_addresses": True},
+        "rate_limits": HIGH_RATE_LIMITS,
+    }
+
+
+def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
+    """`config_overrides` merge over the peer configuration (tables key by key), e.g.
+    federation={"allow_list": ["127.0.0.1:8481"]}."""
+    fed_port, client_port = free_port(), free_port()
+    while client_port == fed_port:
+        client_port = free_port()
+    config = palisade_peer_config(tmp, fed_port, client_port)
+    redis_url = os.environ.get("PALISADE_REDIS_URL", "")
+    queue = f"palisade-peer-{uuid.uuid4().hex[:10]}"
+    if redis_url:
+        # Push deliveries on a queue of this peer's own, so no other test's worker takes them.
+        config["push"] = {"celery_queue": queue}
+    server = start_server(tmp, **_merge(config, config_overrides))
+    peer = PalisadePeer(server, fed_url=f"https://127.0.0.1:{fed_port}")
+    if redis_url:
+        # With Redis configured tasks do not run in-process: run a real worker, as production
+        # does, on the default queue (where the federation sender's tasks go) and ours.
+        from tests.push.conftest import start_worker, worker_env
+
+        env = worker_env(server.database_url, redis_url, queue,
+                         PALISADE_CONFIG=str(server.config_path))
+        peer.worker_log = tmp / "worker.log"
+        try:
+            peer.worker = start_worker(env, f"celery,{queue}", peer.worker_log)
+        except BaseException:
+            server.stop()
+            raise
+    return peer
+
+
+@pytest.fixture(scope="module", name="palisade_peer")
+def palisade_peer_fixture(tmp_path_factory):
+    """One live, federating Palisade per test module."""
+    peer = start_palisade_peer(tmp_path_factory.mktemp("palisade-peer"))
+    yield peer
+    peer.stop()

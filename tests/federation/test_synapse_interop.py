@@ -1,0 +1,169 @@
+"""Federation with a real Synapse (issue 7): one Synapse (tests/federation/synapse.py) and one
+live Palisade (tests/federation/peers.py) per module, talking over loopback TLS.
+
+Signatures are checked with `signedjson` (the reference library Synapse itself uses), not with
+our own protocol code, so a bug there cannot hide behind itself.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from signedjson.key import decode_verify_key_bytes
+from signedjson.sign import SignatureVerifyException, verify_signed_json
+
+from homeserver.protocol.unpadded_base64 import decode_base64
+from homeserver.services.federation import keyring
+from homeserver.storage.server_keys import keys_for
+from tests.accounts.conftest import configure
+from tests.federation.peers import palisade_peer_fixture  # noqa: F401 - fixture palisade_peer
+from tests.federation.synapse import profile_path, synapse_fixture  # noqa: F401 - fixture synapse
+
+pytestmark = pytest.mark.live
+
+PASSWORD = "a long and proper password"
+
+
+def verify_keys_of(doc: dict) -> dict[str, bytes]:
+    return {key_id: decode_base64(entry["key"]) for key_id, entry in doc["verify_keys"].items()}
+
+
+def assert_signed_by(doc: dict, server_name: str, verify_keys: dict[str, bytes]) -> None:
+    """`doc` carries a valid signature of `server_name` with one of `verify_keys`."""
+    sigs = doc.get("signatures", {}).get(server_name, {})
+    assert sigs, f"no signature of {server_name} on {doc}"
+    for key_id in sigs:
+        assert key_id in verify_keys, f"{server_name} signed with unknown key {key_id}"
+        verify_key = decode_verify_key_bytes(key_id, verify_keys[key_id])
+        verify_signed_json(doc, server_name, verify_key)  # raises SignatureVerifyException
+
+
+def notary_query(synapse, server_name: str, key_id: str) -> httpx.Response:
+    """POST /_matrix/key/v2/query for one key (Synapse requires minimum_valid_until_ts)."""
+    criteria = {"minimum_valid_until_ts": int(time.time() * 1000)}
+    return httpx.post(synapse.fed_url + "/_matrix/key/v2/query", verify=False, timeout=30,
+                      json={"server_keys": {server_name: {key_id: criteria}}})
+
+
+def poll(fetch, until, timeout: float = 30.0, interval: float = 0.3):
+    """fetch() until until(result) holds; the last result otherwise (for the assertion)."""
+    deadline = time.monotonic() + timeout
+    result = fetch()
+    while not until(result) and time.monotonic() < deadline:
+        time.sleep(interval)
+        result = fetch()
+    return result
+
+
+# --- server keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_palisade_fetches_and_verifies_synapse_keys(synapse, settings):
+    # Spec: server-server API "Retrieving server keys" / "Publishing Keys".
+    configure(settings, federation={"verify_tls": False, "allow_private_addresses": True})
+    keys = await keyring.fetch_keys_directly(synapse.server_name)
+
+    published = synapse.federation_get("/_matrix/key/v2/server").json()
+    assert {k.key_id for k in keys} == set(published["verify_keys"])
+    stored = await sync_to_async(keys_for)(synapse.server_name)
+    assert {k.key_id for k in stored} == set(published["verify_keys"])
+    key_id = next(iter(published["verify_keys"]))
+    assert await keyring.get_verify_key(synapse.server_name, key_id) == \
+        verify_keys_of(published)[key_id]
+
+
+def test_synapse_notary_serves_palisade_keys_signed_by_palisade(synapse, palisade_peer):
+    """Synapse fetched our key document from our TLS federation listener, checked our
+    self-signature, and serves it as a notary with its own signature added.
+    Spec: server-server API "Querying Keys Through Another Server"."""
+    ours = httpx.get(palisade_peer.fed_url + "/_matrix/key/v2/server", verify=False,
+                     timeout=30).json()
+    synapse_keys = verify_keys_of(synapse.federation_get("/_matrix/key/v2/server").json())
+
+    # Asking for a key id makes Synapse fetch it on a cache miss (Synapse answers a query for
+    # "all keys" from its cache only), so this is Synapse reaching our key server over TLS.
+    key_id = next(iter(ours["verify_keys"]))
+    r = notary_query(synapse, palisade_peer.server_name, key_id)
+    assert r.status_code == 200, r.text
+    docs = r.json()["server_keys"]
+    assert len(docs) == 1, f"{docs}\n{synapse.log()[-3000:]}"
+    (doc,) = docs
+    assert doc["server_name"] == palisade_peer.server_name
+    assert doc["verify_keys"] == ours["verify_keys"]
+    assert_signed_by(doc, palisade_peer.server_name, verify_keys_of(ours))
+    assert_signed_by(doc, synapse.server_name, synapse_keys)
+
+    # Now cached: the single-server form serves the same document, re-signed by Synapse.
+    r = synapse.federation_get(f"/_matrix/key/v2/query/{quote(palisade_peer.server_name)}")
+    assert r.status_code == 200, r.text
+    (doc,) = r.json()["server_keys"]
+    assert doc["verify_keys"] == ours["verify_keys"]
+    assert_signed_by(doc, palisade_peer.server_name, verify_keys_of(ours))
+    assert_signed_by(doc, synapse.server_name, synapse_keys)
+
+
+def test_our_self_signature_is_what_synapse_relies_on(synapse, palisade_peer):
+    """A notary document whose content was altered no longer verifies with our key (so the
+    check above is a real signature check, not a formality)."""
+    ours = httpx.get(palisade_peer.fed_url + "/_matrix/key/v2/server", verify=False,
+                     timeout=30).json()
+    key_id = next(iter(ours["verify_keys"]))
+    r = notary_query(synapse, palisade_peer.server_name, key_id)
+    (doc,) = r.json()["server_keys"]
+    assert_signed_by(doc, palisade_peer.server_name, verify_keys_of(ours))  # as served
+    doc["valid_until_ts"] += 1
+    with pytest.raises(SignatureVerifyException):
+        assert_signed_by(doc, palisade_peer.server_name, verify_keys_of(ours))
+
+
+# --- queries from Synapse to us ---------------------------------------------------------------
+
+
+def test_synapse_user_reads_palisade_profile(synapse, palisade_peer):
+    """Synapse asks us over federation (GET /query/profile, signed with X-Matrix) and passes
+    our answer to its user. Spec: server-server API "Query information" (profile)."""
+    bob = palisade_peer.register("bob", PASSWORD)
+    bob.put(profile_path(bob.user_id) + "/displayname", {"displayname": "Bob of Palisade"})
+    alice = synapse.client(synapse.register_user("alice", PASSWORD))
+
+    profile = alice.get(profile_path(bob.user_id))
+    assert profile.get("displayname") == "Bob of Palisade"
+    assert alice.get(profile_path(bob.user_id) + "/displayname") == \
+        {"displayname": "Bob of Palisade"}
+
+    # A change is visible on the next lookup (Synapse does not cache remote profiles here).
+    bob.put(profile_path(bob.user_id) + "/displayname", {"displayname": "Robert"})
+    profile = poll(lambda: alice.get(profile_path(bob.user_id)),
+                   lambda p: p.get("displayname") == "Robert")
+    assert profile.get("displayname") == "Robert"
+
+
+def test_synapse_user_gets_not_found_for_unknown_palisade_user(synapse, palisade_peer):
+    alice = synapse.client(synapse.register_user("carol", PASSWORD))
+    ghost = f"@nobody-here:{palisade_peer.server_name}"
+    r = alice.get(profile_path(ghost), expect=None)
+    assert r.status_code == 404, r.text
+    assert r.json()["errcode"] == "M_NOT_FOUND"
+
+
+def test_synapse_user_resolves_palisade_room_alias(synapse, palisade_peer):
+    """Spec: server-server API "Query information" (directory); client-server API
+    GET /directory/room/{roomAlias} on a remote alias."""
+    dana = palisade_peer.register("dana", PASSWORD)
+    room_id = dana.post("/_matrix/client/v3/createRoom",
+                        {"room_alias_name": "interop-lobby", "preset": "public_chat"})["room_id"]
+    alias = f"#interop-lobby:{palisade_peer.server_name}"
+    alice = synapse.client(synapse.register_user("erin", PASSWORD))
+
+    answer = alice.get(f"/_matrix/client/v3/directory/room/{quote(alias, safe='')}")
+    assert answer["room_id"] == room_id
+    assert palisade_peer.server_name in answer["servers"]
+
+    missing = f"#no-such-room:{palisade_peer.server_name}"
+    r = alice.get(f"/_matrix/client/v3/directory/room/{quote(missing, safe='')}", expect=None)
+    assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
