@@ -119,9 +119,11 @@ def persist_event(
     state_group: int | None,
     outlier: bool = False,
     replaces_state: str | None = None,
+    withheld_reason: str | None = None,
 ) -> None:
     pdu = event.pdu
     EventRow.objects.create(
+        withheld_reason=withheld_reason,
         event_id=event.event_id,
         room_id=event.room_id,
         type=event.type,
@@ -136,12 +138,13 @@ def persist_event(
         replaces_state=replaces_state,
         json=encode_canonical_json(pdu).decode(),
     )
-    EventEdge.objects.bulk_create(
-        [
-            EventEdge(event_id=event.event_id, prev_event_id=p, room_id=event.room_id)
-            for p in event.prev_event_ids
-        ]
-    )
+    if not outlier:  # an outlier is not in our DAG yet: its edges come when it joins it
+        EventEdge.objects.bulk_create(
+            [
+                EventEdge(event_id=event.event_id, prev_event_id=p, room_id=event.room_id)
+                for p in event.prev_event_ids
+            ]
+        )
     EventAuthEdge.objects.bulk_create(
         [EventAuthEdge(event_id=event.event_id, auth_event_id=a) for a in event.auth_event_ids]
     )
@@ -162,9 +165,55 @@ def persist_event(
 
 
 
-def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str) -> None:
+def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str | None) -> None:
     ForwardExtremity.objects.filter(room_id=room_id, event_id__in=list(remove)).delete()
-    ForwardExtremity.objects.create(room_id=room_id, event_id=add)
+    if add is not None:
+        ForwardExtremity.objects.create(room_id=room_id, event_id=add)
+
+
+def forward_extremities(room_id: str) -> list[str]:
+    return list(ForwardExtremity.objects.filter(room_id=room_id).values_list("event_id", flat=True))
+
+
+def known_event_ids(event_ids: Iterable[str]) -> set[str]:
+    ids = list(set(event_ids))
+    if not ids:
+        return set()
+    return set(EventRow.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+
+
+def has_successor(event_id: str) -> bool:
+    """Whether some event we hold lists `event_id` among its prev_events."""
+    return EventEdge.objects.filter(prev_event_id=event_id).exists()
+
+
+def event_status(event_id: str) -> tuple[bool, str | None, str | None] | None:
+    """(outlier, rejection_reason, withheld_reason) of an event we hold, else None."""
+    row = (EventRow.objects.filter(event_id=event_id)
+           .values_list("outlier", "rejection_reason", "withheld_reason").first())
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def promote_outlier(event: Event, *, stream_ordering: int | None, state_group: int | None,
+                    replaces_state: str | None, withheld_reason: str | None) -> None:
+    """An event first stored as an outlier (e.g. from an auth chain) reached through the DAG:
+    give it its place in the timeline and its state."""
+    EventRow.objects.filter(event_id=event.event_id).update(
+        outlier=False, stream_ordering=stream_ordering, state_group=state_group,
+        replaces_state=replaces_state, withheld_reason=withheld_reason,
+        rejection_reason=event.rejected_reason)
+    if not EventEdge.objects.filter(event_id=event.event_id).exists():
+        EventEdge.objects.bulk_create([
+            EventEdge(event_id=event.event_id, prev_event_id=p, room_id=event.room_id)
+            for p in event.prev_event_ids])
+
+
+def prev_events_of(event_ids: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for eid, prev in EventEdge.objects.filter(event_id__in=list(event_ids)).values_list(
+            "event_id", "prev_event_id"):
+        out.setdefault(eid, []).append(prev)
+    return out
 
 
 

@@ -112,6 +112,11 @@ def apply_current_state_delta(
         )
 
 
+def remove_current_state(room_id: str, keys: Iterable[StateKey]) -> None:
+    for t, sk in keys:
+        CurrentState.objects.filter(room_id=room_id, type=t, state_key=sk).delete()
+
+
 def rooms_for_user(user_id: str, memberships: Iterable[str] = ("join",)) -> dict[str, str]:
     """room_id -> membership for the user's rooms in the given memberships."""
     return dict(

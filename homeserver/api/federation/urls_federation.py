@@ -15,6 +15,9 @@ urlpatterns = [
     re_path(F + r"state/(?P<room_id>[^/]+)$", methods(get=views.state)),
     re_path(F + r"event_auth/(?P<room_id>[^/]+)/(?P<event_id>[^/]+)$",
             methods(get=views.event_auth)),
+    re_path(F + r"send/(?P<txn_id>[^/]+)$", methods(put=views.send_transaction)),
+    re_path(F + r"get_missing_events/(?P<room_id>[^/]+)$", methods(post=views.get_missing_events)),
+    re_path(F + r"backfill/(?P<room_id>[^/]+)$", methods(get=views.backfill)),
     re_path(F + r"query/directory$", methods(get=views.query_directory)),
     re_path(F + r"query/profile$", methods(get=views.query_profile)),
 ]

@@ -54,3 +54,28 @@ async def query_profile(request: HttpRequest) -> HttpResponse:
     if not user_id:
         raise MatrixError(400, Errcode.MISSING_PARAM, "user_id is required")
     return json_response(await run(serve.query_profile)(user_id, request.GET.get("field")))
+
+
+async def send_transaction(request: HttpRequest, txn_id: str) -> HttpResponse:
+    """Spec: PUT /_matrix/federation/v1/send/{txnId}."""
+    from homeserver.services.federation_ingest.pipeline import receive_transaction
+
+    origin, body = await require_server(request)
+    return json_response(await receive_transaction(origin, txn_id, body))
+
+
+async def get_missing_events(request: HttpRequest, room_id: str) -> HttpResponse:
+    origin, body = await require_server(request)
+    return json_response(await run(serve.get_missing_events)(origin, room_id, body))
+
+
+async def backfill(request: HttpRequest, room_id: str) -> HttpResponse:
+    origin, _ = await require_server(request)
+    from_ids = request.GET.getlist("v")
+    if not from_ids:
+        raise MatrixError(400, Errcode.MISSING_PARAM, "v is required")
+    try:
+        limit = int(request.GET.get("limit", "10"))
+    except ValueError:
+        raise MatrixError(400, Errcode.INVALID_PARAM, "limit must be an integer") from None
+    return json_response(await run(serve.backfill)(origin, room_id, from_ids, limit))

@@ -120,3 +120,58 @@ def _now() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+def get_missing_events(origin: str, room_id: str, body: Any) -> dict[str, Any]:
+    """Spec: POST /get_missing_events/{roomId}: walking back from `latest_events` through
+    prev_events, the events not reachable from `earliest_events`, at most `limit`, none below
+    `min_depth`, oldest first."""
+    check_server_in_room(room_id, origin)
+    if not isinstance(body, dict):
+        raise MatrixError(400, Errcode.BAD_JSON, "Expected a JSON object")
+    earliest, latest = body.get("earliest_events", []), body.get("latest_events")
+    limit, min_depth = body.get("limit", 10), body.get("min_depth", 0)
+    if (not isinstance(latest, list) or not isinstance(earliest, list)
+            or not isinstance(limit, int) or not isinstance(min_depth, int)):
+        raise MatrixError(400, Errcode.BAD_JSON, "Invalid get_missing_events request")
+    limit = max(0, min(limit, 100))
+    stop = set(earliest) | set(latest)
+    frontier = [e for e in latest if isinstance(e, str)]
+    found: dict[str, Event] = {}
+    while frontier and len(found) < limit:
+        prevs = event_store.prev_events_of(frontier)
+        ids = [p for f in frontier for p in prevs.get(f, []) if p not in stop and p not in found]
+        events = event_store.get_events(ids)
+        frontier = []
+        for eid in ids:
+            ev = events.get(eid)
+            if ev is None or ev.room_id != room_id or ev.depth < min_depth or len(found) >= limit:
+                continue
+            found[eid] = ev
+            frontier.append(eid)
+    ordered = sorted(found.values(), key=lambda e: (e.depth, e.origin_server_ts))
+    return {"events": [e.pdu for e in ordered]}
+
+
+def backfill(origin: str, room_id: str, from_ids: list[str], limit: int) -> dict[str, Any]:
+    """Spec: GET /backfill/{roomId}?v=...&limit=...: the events from `v` (inclusive) backwards
+    through prev_events, at most `limit`, newest first."""
+    check_server_in_room(room_id, origin)
+    limit = max(0, min(limit, 100))
+    found: dict[str, Event] = {}
+    frontier = list(from_ids)
+    seen: set[str] = set()
+    while frontier and len(found) < limit:
+        events = event_store.get_events([f for f in frontier if f not in seen])
+        seen.update(frontier)
+        nxt: list[str] = []
+        for eid in frontier:
+            ev = events.get(eid)
+            if ev is None or ev.room_id != room_id or eid in found:
+                continue
+            found[eid] = ev
+            nxt.extend(ev.prev_event_ids)
+        frontier = [e for e in nxt if e not in seen]
+    ordered = sorted(found.values(), key=lambda e: (-e.depth, -e.origin_server_ts))[:limit]
+    return {"origin": settings.PALISADE.server_name, "origin_server_ts": _now(),
+            "pdus": [e.pdu for e in ordered]}
