@@ -26,6 +26,8 @@ from homeserver.protocol.xmatrix import authorization_header
 from homeserver.services.events.send import do_send_event
 from homeserver.services.rooms import membership
 from homeserver.services.rooms.create import do_create_room
+from homeserver.services.sync.filters import parse_sync_filter
+from homeserver.services.sync.sync import SyncRequest, build_sync
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
@@ -52,7 +54,7 @@ def remote_key_known():
 
 def remote_event(room_id: str, sender: str, event_type: str, content: dict[str, Any], *,
                  state_key: str | None = None, prev: list[str] | None = None,
-                 key=KEY, server: str = REMOTE) -> Event:
+                 key=KEY, server: str = REMOTE, ts: int | None = None) -> Event:
     """An event as the remote server would build it on the state after `prev` (default: our
     forward extremities)."""
     rv = room_store.room_version(room_id)
@@ -65,7 +67,7 @@ def remote_event(room_id: str, sender: str, event_type: str, content: dict[str, 
     return build_event(room_version=rv, room_id=room_id, sender=sender, event_type=event_type,
                        content=content, state_key=state_key, prev_events=prev,
                        auth_events=[state[k] for k in keys if k in state], depth=depth,
-                       origin_server_ts=int(time.time() * 1000), server_name=server,
+                       origin_server_ts=ts or int(time.time() * 1000), server_name=server,
                        signing_key=key)
 
 
@@ -210,6 +212,33 @@ def test_ban_on_one_branch_wins_over_a_message_on_the_other(room):
     membership.do_ban(alice, room_id, MALLORY, reason=None)
     assert send_txn([rename.pdu]).json() == {"pdus": {rename.event_id: {}}}
     assert state_store.membership_of(room_id, MALLORY)[0] == "ban"
+
+
+def test_state_after_gives_a_client_the_resolved_state_of_a_fork(room):
+    """Two concurrent room names: Alice's (local) and Mallory's (remote, built on the same
+    parent, stamped earlier). State resolution orders by timestamp, so Alice's name wins
+    although Mallory's event arrives last: a client applying the timeline would end with the
+    wrong name; `state_after` (spec v1.16) gives it the resolved one."""
+    alice, room_id = room
+    join_remote(room_id)
+    do_send_event(room_id=room_id, sender=alice, event_type="m.room.power_levels", state_key="",
+                  content={"users": {alice: 100, MALLORY: 50}, "state_default": 50})
+    since = sync(alice)["next_batch"]
+    base = event_store.forward_extremities(room_id)
+    mine = do_send_event(room_id=room_id, sender=alice, event_type="m.room.name", state_key="",
+                         content={"name": "Alice's"})
+    theirs = remote_event(room_id, MALLORY, "m.room.name", {"name": "Mallory's"}, state_key="",
+                          prev=base, ts=event_store.get_event(mine).origin_server_ts - 1000)
+    assert send_txn([theirs.pdu]).json() == {"pdus": {theirs.event_id: {}}}
+    assert state_store.current_state_ids(room_id)[("m.room.name", "")] == mine
+    flt = parse_sync_filter({})
+    resp = build_sync(SyncRequest(user_id=alice, device_id="D", since=int(since[1:]), filter=flt,
+                                  full_state=False, use_state_after=True))[0]
+    entry = resp["rooms"]["join"][room_id]
+    assert [e["event_id"] for e in entry["timeline"]["events"]] == [mine, theirs.event_id]
+    assert "state" not in entry
+    names = [e["event_id"] for e in entry["state_after"]["events"] if e["type"] == "m.room.name"]
+    assert names == [mine]
 
 
 def test_bad_transactions_get_clear_errors():

@@ -32,6 +32,7 @@ async def get_sync(request: HttpRequest) -> HttpResponse:
         since=parse_since(q.get("since")),
         filter=flt,
         full_state=bool_param(q, "full_state"),
+        use_state_after=bool_param(q, "use_state_after"),
     )
     timeout = int_param(q, "timeout", 0)
     from homeserver.services.presence.presence import bump_for_sync

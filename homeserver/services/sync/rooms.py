@@ -15,6 +15,7 @@ from homeserver.services.sync.filters import SyncFilter
 from homeserver.storage import events as event_store
 from homeserver.storage import state as state_store
 from homeserver.storage.events import EventRecord
+from homeserver.storage.stream import current_stream_position
 
 StateMap = dict[tuple[str, str], str]
 
@@ -72,6 +73,7 @@ def joined_room(
     now: int,
     full_state: bool,
     txn_ids: dict[str, str],
+    state_after: bool = False,
 ) -> dict[str, Any] | None:
     """One joined room's sync entry, or None when nothing changed since `since`."""
     limit = flt.timeline_limit
@@ -101,14 +103,34 @@ def joined_room(
         if flt.timeline.matches(e)
     ]
     prev_batch = (recent[0].stream_ordering - 1) if recent else now
+    state_key, state = "state", _state_events(user_id, state, recent, flt, full_state)
+    if state_after:
+        state_key, state = "state_after", _state_after_events(
+            user_id, room_id, since, now, recent, flt, full_state or newly_joined)
     return {
         "timeline": {"events": timeline, "limited": limited, "prev_batch": f"s{prev_batch}"},
-        "state": {"events": _state_events(user_id, state, recent, flt, full_state)},
+        state_key: {"events": state},
         "ephemeral": {"events": []},
         "account_data": {"events": []},
         "unread_notifications": unread_counts(user_id, room_id, now),
         "summary": {},
     }
+
+
+def _state_after_events(user_id: str, room_id: str, since: int | None, now: int,
+                        recent: list[EventRecord], flt: SyncFilter, full: bool) -> list[dict]:
+    """Spec v1.16 `state_after`: the state changes between `since` and the END of the
+    timeline. The end is the room's current state when the timeline reaches `now` — which,
+    after events from a fork were merged, is the resolved state, not the state after the last
+    timeline event — so a client that synced during a fork ends with the resolved state."""
+    end = (state_store.current_state_ids(room_id) if now >= current_stream_position()
+           else state_at_position(room_id, now))
+    if since is None or full:
+        changed = end
+    else:
+        old = state_at_position(room_id, since)
+        changed = {k: v for k, v in end.items() if old.get(k) != v}
+    return _state_events(user_id, changed, recent, flt, full)
 
 
 def empty_joined_room(now: int) -> dict[str, Any]:
@@ -132,6 +154,11 @@ def unread_counts(user_id: str, room_id: str, now: int) -> dict[str, int]:
 
 
 def invited_room(room_id: str, invite: EventRecord) -> dict[str, Any]:
+    remote = invite.event.pdu.get("unsigned", {}).get("invite_room_state")
+    if isinstance(remote, list):
+        # An invite over federation to a room we do not hold: the inviting server's stripped
+        # state (services/federation/invites.py keeps it with the invite event).
+        return {"invite_state": {"events": [*remote, strip_state_event(invite)]}}
     state = state_store.current_state_ids(room_id, [(t, "") for t in INVITE_STATE_TYPES])
     records = event_store.get_event_records(state.values())
     stripped = [strip_state_event(r) for r in records.values()]

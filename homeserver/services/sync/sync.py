@@ -36,6 +36,9 @@ class SyncRequest:
     since: int | None
     filter: SyncFilter
     full_state: bool
+    # Spec v1.16 /sync `use_state_after`: send `state_after` (state up to the END of the
+    # timeline, including what state resolution decided) instead of `state`.
+    use_state_after: bool = False
 
 
 _providers: list[SectionProvider] | None = None
@@ -93,7 +96,7 @@ def build_sync(req: SyncRequest) -> tuple[dict[str, Any], bool]:
             room_since = since if since is None or so <= since else None
             entry = room_sync.joined_room(
                 req.user_id, room_id, flt, since=room_since, now=now,
-                full_state=req.full_state, txn_ids={},
+                full_state=req.full_state, txn_ids={}, state_after=req.use_state_after,
             )
             if entry is not None:
                 rooms["join"][room_id] = entry
