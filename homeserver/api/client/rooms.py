@@ -35,8 +35,11 @@ async def create_room(request: HttpRequest) -> HttpResponse:
 async def join(request: HttpRequest, room_id_or_alias: str) -> HttpResponse:
     req = await require_auth(request)
     body = json_body(request, allow_empty=True)
+    # Spec: POST /join/{roomIdOrAlias}: `via` (and the older `server_name`) name servers to
+    # join through when the room is on another server.
+    via = request.GET.getlist("via") + request.GET.getlist("server_name")
     room_id = await run(membership.do_join)(
-        req.user_id, unquote(room_id_or_alias), body.get("reason")
+        req.user_id, unquote(room_id_or_alias), body.get("reason"), via
     )
     return json_response({"room_id": room_id})
 

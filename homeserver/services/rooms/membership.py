@@ -15,8 +15,9 @@ from compliance.hooks import run as run_policy
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.identifiers import InvalidIdentifier, UserID
 from homeserver.services.directory.tags import carry_tags_from_predecessor
-from homeserver.services.events.send import do_send_event
-from homeserver.storage import rooms as room_store
+from homeserver.services.events.send import check_sender_in_room, do_send_event
+from homeserver.services.federation import remote_membership
+from homeserver.services.federation.membership_serve import is_resident
 from homeserver.storage import state as state_store
 from homeserver.storage.account_data import get_profile
 from homeserver.storage.aliases import resolve_alias
@@ -58,14 +59,22 @@ def resolve_room(room_id_or_alias: str) -> str:
     return room_id_or_alias
 
 
-def do_join(user_id: str, room_id_or_alias: str, reason: Any = None) -> str:
-    room_id = resolve_room(room_id_or_alias)
-    if room_store.room_version(room_id) is None:
-        # Joining rooms on other servers arrives with federation (issue 7).
-        raise MatrixError(404, Errcode.NOT_FOUND, f"No known room {room_id}")
+def do_join(
+    user_id: str, room_id_or_alias: str, reason: Any = None, via: list[str] | None = None
+) -> str:
+    via = list(via or [])
+    if room_id_or_alias.startswith("#") and remote_membership.is_remote_alias(room_id_or_alias):
+        room_id, alias_servers = remote_membership.resolve_remote_alias(room_id_or_alias)
+        via += alias_servers
+    else:
+        room_id = resolve_room(room_id_or_alias)
     current = state_store.membership_of(room_id, user_id)
     if current and current[0] == "join":
         return room_id  # Spec: joining a room you are in is a no-op that succeeds.
+    if remote_membership.needs_remote_join(room_id):
+        # Spec: server-server API "Joining Rooms": through a server that is in the room.
+        extra = _member_content("join", reason, _profile_content(user_id))
+        return remote_membership.join_remote_room(user_id, room_id, via, extra)
     do_send_event(
         room_id=room_id,
         sender=user_id,
@@ -83,6 +92,9 @@ def do_invite(sender: str, room_id: str, invitee: Any, reason: Any = None) -> No
     run_policy(
         Hook.INVITE, {"actor": sender, "target": invitee, "room_id": room_id, "origin": "local"}
     )
+    remote = not remote_membership.is_local_user(invitee)
+    if remote:
+        remote_membership.check_invitee_server(sender, invitee, room_id)
     current = state_store.membership_of(room_id, invitee)
     if current and current[0] in ("join", "ban"):
         raise MatrixError(
@@ -92,6 +104,13 @@ def do_invite(sender: str, room_id: str, invitee: Any, reason: Any = None) -> No
             if current[0] == "ban"
             else f"{invitee} is already in the room",
         )
+    if remote:
+        # Spec: server-server API "Inviting to a room": the invitee's server co-signs first.
+        check_sender_in_room(room_id, sender)
+        remote_membership.invite_remote_user(
+            sender, room_id, invitee, _member_content("invite", reason)
+        )
+        return
     do_send_event(
         room_id=room_id,
         sender=sender,
@@ -106,6 +125,11 @@ def do_leave(user_id: str, room_id: str, reason: Any = None) -> None:
     if current is None or current[0] in ("leave", "ban"):
         if current is None:
             raise MatrixError(403, Errcode.FORBIDDEN, f"User {user_id} is not in room {room_id}")
+        return
+    if current[0] in ("invite", "knock") and not is_resident(room_id):
+        # Spec: server-server API "Leaving Rooms (Rejecting Invites)".
+        reason = _member_content("leave", reason).get("reason")
+        remote_membership.reject_remote_invite(user_id, room_id, reason)
         return
     do_send_event(
         room_id=room_id,
