@@ -11,3 +11,9 @@ class HomeserverConfig(AppConfig):
         from homeserver.services.e2ee import hooks
 
         hooks.register()
+
+        # Keys and to-device messages of other servers' users go over federation.
+        from homeserver.services.e2ee import remote
+        from homeserver.services.e2ee.federation_backend import FederationE2EE
+
+        remote.backend = FederationE2EE()

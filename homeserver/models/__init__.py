@@ -32,6 +32,13 @@ from homeserver.models.events import (
     ForwardExtremity,
 )
 from homeserver.models.federation import InboundTransaction, ServerKey
+from homeserver.models.federation_edus import (
+    DeviceListOutbound,
+    InboundToDevice,
+    RemoteCrossSigningKey,
+    RemoteDevice,
+    RemoteDeviceList,
+)
 from homeserver.models.media import LocalMedia, MediaThumbnail
 from homeserver.models.presence import Presence
 from homeserver.models.push import EventPushAction, Pusher, PushRuleSet
@@ -51,6 +58,7 @@ __all__ = [
     "Device",
     "DeviceKeys",
     "DeviceListChange",
+    "DeviceListOutbound",
     "Event",
     "EventAuthEdge",
     "EventEdge",
@@ -60,6 +68,7 @@ __all__ = [
     "Filter",
     "ForgottenRoom",
     "ForwardExtremity",
+    "InboundToDevice",
     "KeySignature",
     "LocalMedia",
     "MediaThumbnail",
@@ -76,6 +85,9 @@ __all__ = [
     "RefreshToken",
     "RegistrationNonce",
     "RegistrationToken",
+    "RemoteCrossSigningKey",
+    "RemoteDevice",
+    "RemoteDeviceList",
     "Room",
     "RoomAlias",
     "RoomKeyBackup",

@@ -39,7 +39,17 @@ def _local_profile(user_id_text: str) -> tuple[str, data_store.ProfileRecord]:
     return str(user), profile
 
 
+def _remote_server(user_id_text: str) -> str | None:
+    user = local_user_from_path(user_id_text)
+    return None if str(user.server_name) == server_name() else str(user.server_name)
+
+
 def get_profile(user_id_text: str) -> dict[str, Any]:
+    if (remote := _remote_server(user_id_text)) is not None:
+        # Spec: server-server "Querying for information": GET /query/profile.
+        from homeserver.services.federation.queries import remote_profile
+
+        return remote_profile(str(local_user_from_path(user_id_text)), remote)
     _, profile = _local_profile(user_id_text)
     out = {}
     if profile.displayname:
@@ -50,6 +60,10 @@ def get_profile(user_id_text: str) -> dict[str, Any]:
 
 
 def get_profile_field(user_id_text: str, field: str) -> dict[str, Any]:
+    if (remote := _remote_server(user_id_text)) is not None:
+        from homeserver.services.federation.queries import remote_profile
+
+        return remote_profile(str(local_user_from_path(user_id_text)), remote, field)
     _, profile = _local_profile(user_id_text)
     value = getattr(profile, field)
     return {field: value} if value else {}

@@ -72,9 +72,13 @@ def do_create_alias(
 
 def resolve(alias_text: str) -> dict[str, Any]:
     alias = parse_alias(alias_text)
-    room_id = alias_store.resolve_alias(str(alias)) if _is_local(alias) else None
+    if not _is_local(alias):
+        # Spec: server-server "Querying for information": GET /query/directory.
+        from homeserver.services.federation.queries import remote_alias
+
+        return remote_alias(str(alias), str(alias.server_name))
+    room_id = alias_store.resolve_alias(str(alias))
     if room_id is None:
-        # Other servers' aliases need a federation query (issue 7): not found until then.
         raise MatrixError(404, Errcode.NOT_FOUND, f"Room alias {alias} not found.")
     return {"room_id": room_id, "servers": servers_in_room(room_id)}
 

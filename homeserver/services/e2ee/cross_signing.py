@@ -15,6 +15,7 @@ from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.accounts import uia
 from homeserver.services.e2ee import key_format as fmt
 from homeserver.services.e2ee.device_lists import mark_device_list_change
+from homeserver.services.federation import edus_out
 from homeserver.storage import e2ee_cross_signing as cs_store
 from homeserver.storage import e2ee_keys as key_store
 from homeserver.storage.e2ee_cross_signing import MASTER, SELF_SIGNING, USER_SIGNING, Signature
@@ -76,6 +77,8 @@ def do_upload_cross_signing_keys(user_id: str, body: dict[str, Any], *, operatio
         position = mark_device_list_change(user_id)
         for key_type, (public_key, obj) in changes.items():
             cs_store.put_cross_signing_key(user_id, key_type, public_key, obj, position)
+        if MASTER in changes or SELF_SIGNING in changes:  # the user-signing key stays here
+            edus_out.send_signing_key_update(user_id)
         record(AuditAction.CROSS_SIGNING_KEYS_CHANGED, actor=user_id, target=user_id, details={
             "key_ids": {t: f"ed25519:{pk}" for t, (pk, _) in sorted(changes.items())},
             "replaced": sorted(t for t in changes if t in existing),
@@ -165,6 +168,10 @@ def do_upload_signatures(user_id: str, body: dict[str, Any]) -> dict[str, Any]:
             # The signer's own devices must re-fetch (and so must everyone else, for signatures
             # on the signer's own keys, which are visible to all).
             mark_device_list_change(user_id)
+            own = {s.target_key_id for s in accepted if s.target_user_id == user_id}
+            edus_out.send_device_list_updates(user_id, sorted(own & set(devices)))
+            if own - set(devices):  # a signature on the user's own master key
+                edus_out.send_signing_key_update(user_id)
             record(AuditAction.KEY_SIGNATURES_UPLOADED, actor=user_id, target=user_id, details={
                 "count": len(accepted),
                 "signatures": [

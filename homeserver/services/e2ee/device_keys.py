@@ -24,6 +24,7 @@ from homeserver.services.e2ee.cross_signing_query import (
     with_signatures,
 )
 from homeserver.services.e2ee.device_lists import mark_device_list_change
+from homeserver.services.federation import edus_out
 from homeserver.storage import e2ee_cross_signing as cs_store
 from homeserver.storage import e2ee_keys as store
 
@@ -85,6 +86,7 @@ def do_upload_keys(user_id: str, device_id: str, body: dict[str, Any]) -> dict[s
                 # Signatures made over the old identity key no longer apply.
                 cs_store.delete_signatures_on(user_id, [device_id])
             mark_device_list_change(user_id)
+            edus_out.send_device_list_updates(user_id, [device_id])
             record(AuditAction.DEVICE_KEYS_UPLOADED, actor=user_id, target=user_id, details={
                 "device_id": device_id,
                 "key_ids": sorted(new_keys["keys"]),

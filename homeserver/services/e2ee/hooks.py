@@ -14,6 +14,13 @@ from homeserver.storage import e2ee_keys as key_store
 from homeserver.storage import e2ee_to_device as to_device_store
 
 
+def _federate(user_id: str, device_ids: list[str]) -> None:
+    # Spec: server-server "Device Management": tell servers sharing a room (m.device_list_update).
+    from homeserver.services.federation.edus_out import send_device_list_updates
+
+    send_device_list_updates(user_id, device_ids)
+
+
 def on_device_added(user_id: str, device_id: str) -> None:
     # Spec: "Cross-signing": servers must ensure device IDs will not collide with cross-signing
     # public keys (both are used as `ed25519:<id>` key IDs).
@@ -22,6 +29,7 @@ def on_device_added(user_id: str, device_id: str) -> None:
         raise MatrixError(400, Errcode.INVALID_PARAM,
                           "This device ID is in use as a cross-signing key")
     mark_device_list_change(user_id)
+    _federate(user_id, [device_id])
 
 
 def on_devices_removed(user_id: str, device_ids: list[str]) -> None:
@@ -29,6 +37,7 @@ def on_devices_removed(user_id: str, device_ids: list[str]) -> None:
     to_device_store.delete_inboxes(user_id, device_ids)
     cs_store.delete_signatures_on(user_id, device_ids)
     mark_device_list_change(user_id)
+    _federate(user_id, device_ids)
 
 
 def register() -> None:

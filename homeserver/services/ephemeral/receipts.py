@@ -21,6 +21,7 @@ from django.db import transaction
 from homeserver.effects.notifier import notify_after_commit
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.events.send import check_sender_in_room
+from homeserver.services.federation import edus_out
 from homeserver.storage import account_data as data_store
 from homeserver.storage import push_actions as action_store
 from homeserver.storage import receipts as receipt_store
@@ -99,6 +100,7 @@ def _write_read_receipt(user_id: str, room_id: str, receipt_type: str, thread_id
         action_store.prune_read(user_id, room_id, event_position, _now() - days * 86_400_000)
     if receipt_type == "m.read":
         notify_after_commit(position, room_ids=[room_id], user_ids=[user_id])
+        edus_out.send_read_receipt(room_id, user_id, event_id, _now(), thread_id)
     else:  # Spec: m.read.private goes to nobody but its owner
         notify_after_commit(position, user_ids=[user_id])
 

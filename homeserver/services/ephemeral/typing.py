@@ -22,6 +22,7 @@ from django.db import transaction
 from homeserver.effects.notifier import notify_after_commit
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.events.send import check_sender_in_room
+from homeserver.services.federation import edus_out
 from homeserver.storage import typing as typing_store
 from homeserver.storage.stream import next_stream_positions
 
@@ -66,6 +67,7 @@ def do_set_typing(requester: str, room_id: str, user_id: str, body: dict[str, An
             position = next_stream_positions(1)
             typing_store.put_typing(room_id, requester, expires, position)
             notify_after_commit(position, room_ids=[room_id])
+            edus_out.send_typing(room_id, requester, typing)
     return expires
 
 
@@ -101,5 +103,8 @@ def expire_due_typing(now: int | None = None) -> int:
         for i, (room_id, users) in enumerate(sorted(by_room.items())):
             position = last - len(by_room) + 1 + i
             typing_store.stop_typing(room_id, users, position)
+            for user_id in users:  # remote users' periods end here too; only ours are sent
+                if edus_out.is_local(user_id):
+                    edus_out.send_typing(room_id, user_id, False)
         notify_after_commit(last, room_ids=list(by_room))
     return len(due)

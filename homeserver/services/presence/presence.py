@@ -25,6 +25,7 @@ from django.db import transaction
 from homeserver.effects.notifier import notify_after_commit
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.accounts.user_ids import local_user_from_path
+from homeserver.services.federation import edus_out
 from homeserver.storage import presence as presence_store
 from homeserver.storage import state as state_store
 from homeserver.storage.presence import PresenceRow
@@ -89,6 +90,9 @@ def _write(user_id: str, state: str, status_msg: str | None, active: bool) -> No
     presence_store.put_presence(user_id, state, status_msg, last_active, position)
     rooms = state_store.rooms_for_user(user_id)
     notify_after_commit(position, room_ids=list(rooms), user_ids=[user_id])
+    # Spec: server-server "Presence": to the servers sharing a room with the user.
+    edus_out.send_presence(user_id, presence_content(
+        PresenceRow(user_id, state, status_msg, last_active, position), now))
 
 
 def do_set_presence(requester: str, user_id_text: str, body: dict[str, Any]) -> None:
