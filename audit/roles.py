@@ -23,7 +23,8 @@ AUDITOR = "Auditor"
 # "app_label.codename", or "app_label.*" for every permission of that app.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     HOMESERVER_ADMIN: ("homeserver.*", "auth.view_user", "auth.add_user", "auth.change_user",
-                       "auth.view_group"),
+                       "auth.view_group", "compliance.view_federationlistentry",
+                       "compliance.view_timessengerfederationlist"),
     COMPLIANCE_OFFICER: ("compliance.*", "audit.view_policydecision"),
     AUDITOR: ("audit.view_auditrecord", "audit.view_policydecision",
               "audit.view_auditcheckpoint", "audit.view_auditkey",

@@ -9,3 +9,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeserver.settings")
 app = Celery("palisade")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["homeserver.tasks"], related_name=None, force=False)
+
+
+@app.on_after_configure.connect
+def _timlist_beat_schedule(sender: Celery, **kwargs: object) -> None:
+    """The TI-Messenger federation list refresh (compliance/timlist/refresh.py): beat wakes the
+    task every retry interval; the task fetches only when a refresh or a retry is due."""
+    from django.conf import settings
+
+    tim = settings.PALISADE.federation.ti_messenger_list
+    sender.add_periodic_task(
+        tim.retry_interval_seconds,
+        sender.signature("palisade.compliance.timlist_refresh"),
+        name="palisade.compliance.timlist_refresh",
+    )

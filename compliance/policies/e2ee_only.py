@@ -119,9 +119,14 @@ def federation_pdu(ctx: dict[str, Any], s: ProfileSettings) -> Decision:
 
 def join_remote_room(ctx: dict[str, Any], s: ProfileSettings) -> Decision:
     """Joining a room on another server (hook value: its state as a list of events — the
-    send_join `state` or the invite's stripped state): only Megolm-encrypted rooms."""
-    wanted = room_state.state_list_content(ctx["value"], ENCRYPTION)
-    if wanted is None or wanted.get("algorithm") != MEGOLM:
+    send_join `state` or the invite's stripped state): only Megolm-encrypted rooms. A caller
+    without the state may name the verdict in the context's `encrypted` (Megolm or not)."""
+    if ctx.get("value") is None and "encrypted" in ctx:
+        ok = ctx["encrypted"] is True
+    else:
+        wanted = room_state.state_list_content(ctx.get("value") or [], ENCRYPTION)
+        ok = wanted is not None and wanted.get("algorithm") == MEGOLM
+    if not ok:
         return Deny("e2ee_only.unencrypted_remote_room",
                     f"{ONLY_ENCRYPTED}: the remote room is not encrypted")
     return ALLOW

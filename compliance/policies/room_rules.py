@@ -9,6 +9,7 @@ Join rules and history visibility are checked at creation AND on every later cha
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from compliance.hooks import ALLOW, Decision, Deny, Hook, Rewrite
@@ -31,6 +32,8 @@ def policies(s: ProfileSettings) -> list[tuple[Hook, Any]]:
         out.append((Hook.CLIENT_SEND, client_send))
     if s.public_rooms_local_only or s.forbidden_join_rules:
         out.append((Hook.JOIN_REMOTE_ROOM, join_remote_room))
+    if s.public_rooms_local_only:
+        out.append((Hook.FEDERATION_REQUEST, federation_public_rooms))
     return out
 
 
@@ -113,11 +116,27 @@ def client_send(ctx: dict[str, Any], s: ProfileSettings) -> Decision:
 
 def join_remote_room(ctx: dict[str, Any], s: ProfileSettings) -> Decision:
     """A_28590: local users do not join public rooms on other servers (nor, under ePA, rooms
-    with any join rule this server forbids)."""
-    join_rules = room_state.state_list_content(ctx["value"], *JOIN_RULES) or {}
-    rule = join_rules.get("join_rule")
+    with any join rule this server forbids). The join rule comes from the context's
+    `join_rule` when the caller names it, else from the room state passed as the hook value."""
+    rule = ctx.get("join_rule")
+    if rule is None and ctx.get("value") is not None:
+        join_rules = room_state.state_list_content(ctx["value"], *JOIN_RULES) or {}
+        rule = join_rules.get("join_rule")
     forbidden = (*s.forbidden_join_rules, *(("public",) if s.public_rooms_local_only else ()))
     if rule in forbidden:
         return Deny("room_rules.remote_public_room",
                     "This server does not allow joining public rooms on other servers")
+    return ALLOW
+
+
+# Spec: server-server API "Published Room Directory".
+PUBLIC_ROOMS_PATH = re.compile(r"^/_matrix/federation/v1/publicRooms/?$")
+
+
+def federation_public_rooms(ctx: dict[str, Any], s: ProfileSettings) -> Decision:
+    """A_26515-01, A_26520: public rooms stay local, so other servers may not list our room
+    directory (GET/POST /_matrix/federation/v1/publicRooms -> 403 M_FORBIDDEN)."""
+    if PUBLIC_ROOMS_PATH.match(ctx.get("path") or ""):
+        return Deny("room_rules.federation_public_rooms",
+                    "This server does not publish its room directory to other servers")
     return ALLOW

@@ -3,6 +3,7 @@
 from django.urls import re_path
 
 from homeserver.api.federation import keys, views
+from homeserver.api.federation import public_rooms as public_rooms_views
 from homeserver.api.federation.e2ee import keys_claim, keys_query, user_devices
 from homeserver.api.routing import methods
 
@@ -21,6 +22,8 @@ urlpatterns = [
     re_path(F + r"backfill/(?P<room_id>[^/]+)$", methods(get=views.backfill)),
     re_path(F + r"query/directory$", methods(get=views.query_directory)),
     re_path(F + r"query/profile$", methods(get=views.query_profile)),
+    re_path(F + r"publicRooms$", methods(get=public_rooms_views.get_public_rooms,
+                                         post=public_rooms_views.post_public_rooms)),
     re_path(F + r"user/devices/(?P<user_id>[^/]+)$", methods(get=user_devices)),
     re_path(F + r"user/keys/query$", methods(post=keys_query)),
     re_path(F + r"user/keys/claim$", methods(post=keys_claim)),

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from compliance.federation_access import decide
@@ -69,7 +70,8 @@ async def request(
 ) -> Any:
     """One signed request; returns the parsed JSON body of a 2xx answer, else raises
     FederationError (with status and body when the remote answered)."""
-    check_destination(destination)
+    # decide() reads the admin-managed and TI-Messenger lists from the database (cached).
+    await sync_to_async(check_destination)(destination)
     cfg = settings.PALISADE
     target = await _target(destination)
     uri = path + ("?" + urlencode(query, doseq=True) if query else "")
