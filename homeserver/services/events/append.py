@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from homeserver.effects.federation_outbox import enqueue_pdu
 from homeserver.effects.notifier import notify_after_commit
 from homeserver.protocol.auth_rules import AuthError, auth_types_for_event, check_auth_rules
 from homeserver.protocol.canonical_json import encode_canonical_json
@@ -24,6 +25,7 @@ from homeserver.protocol.room_versions import RoomVersion
 from homeserver.services.push.evaluate import record_push_actions
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage import events as event_store
+from homeserver.storage import federation_outbox as outbox_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
 from homeserver.storage.stream import next_stream_positions
@@ -164,9 +166,25 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
     # Spec "Push Notifications" server behaviour: counts change in the same transaction.
     record_push_actions(event, position)
+    _enqueue_for_federation(event)
     users = list(memberships) if memberships else []
     notify_after_commit(position, room_ids=[room_id], user_ids=users)
     return group
+
+
+def _enqueue_for_federation(event: Event) -> None:
+    """Queue the event for every other server with a joined member (current state after the
+    event), and for a remote member's server when they leave, are kicked or banned, so it learns
+    they are out (spec: server-server API "Transactions", "PDUs"). Invites of remote users go
+    through /invite (spec "Inviting to a room"), not from here."""
+    destinations = outbox_store.servers_in_room(event.room_id)
+    if event.type == "m.room.member" and event.content.get("membership") in ("leave", "ban"):
+        target = event.state_key or ""
+        if ":" in target:
+            destinations.add(target.split(":", 1)[1])
+    destinations.discard(settings.PALISADE.server_name)
+    if destinations:
+        enqueue_pdu(event, destinations)
 
 
 def _stream_position() -> int:
