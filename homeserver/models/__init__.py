@@ -39,6 +39,7 @@ from homeserver.models.federation_edus import (
     RemoteDevice,
     RemoteDeviceList,
 )
+from homeserver.models.federation_outbound import OutboundDestination, OutboundItem
 from homeserver.models.media import LocalMedia, MediaThumbnail
 from homeserver.models.presence import Presence
 from homeserver.models.push import EventPushAction, Pusher, PushRuleSet
