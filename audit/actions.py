@@ -95,6 +95,11 @@ class AuditAction(enum.IntEnum):
     POLICY_DENIED = 4001
     POLICY_REWRITTEN = 4002
     # 5000: federation (federation-list changes and decisions arrive with their issue)
+    # 5100..5199: federation lists (admin-managed allow/deny entries are audited as admin
+    # changes; these are the TI-Messenger federation list's refreshes, rejections, incidents)
+    TIM_FEDERATION_LIST_UPDATED = 5101
+    TIM_FEDERATION_LIST_REJECTED = 5102
+    TIM_FEDERATION_LIST_INCIDENT = 5103
     # 5300: federation outbound queue: rows for a destination the lists now refuse, dropped
     FEDERATION_OUTBOUND_DROPPED = 5301
     # 6000: admin changes (admin UI; details carry before/after values, secrets redacted)

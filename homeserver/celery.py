@@ -24,3 +24,16 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
         name="palisade.federation.sweep",
     )
 
+
+@app.on_after_configure.connect
+def _timlist_beat_schedule(sender: Celery, **kwargs: object) -> None:
+    """The TI-Messenger federation list refresh (compliance/timlist/refresh.py): beat wakes the
+    task every retry interval; the task fetches only when a refresh or a retry is due."""
+    from django.conf import settings
+
+    tim = settings.PALISADE.federation.ti_messenger_list
+    sender.add_periodic_task(
+        tim.retry_interval_seconds,
+        sender.signature("palisade.compliance.timlist_refresh"),
+        name="palisade.compliance.timlist_refresh",
+    )

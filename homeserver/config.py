@@ -259,6 +259,43 @@ class PushConfig(_Section):
         return profile in PUSH_CONTENT_PROFILES
 
 
+class TiMessengerListConfig(_Section):
+    """[federation.ti_messenger_list]: the TI-Messenger federation list (REQUIREMENTS.md
+    A_25534, A_25537; docs/federation.md). Active when `enabled`, or by default under the
+    ti-m-* profiles when `url` is set."""
+
+    enabled: bool | None = None  # None: on under ti-m-* profiles (then url is required)
+    # The list's address, e.g. https://vzd.example/tim-provider-services/FederationList/
+    # federationList.jws ("?version=N" is appended).
+    url: str = ""
+    # PEM file(s) with the trust anchor(s) the signer's x5c chain must lead to.
+    trust_anchors: tuple[str, ...] = ()
+    # Extra CA bundle (PEM) for the list server's TLS certificate; empty: the system store.
+    tls_ca_file: str = ""
+    refresh_interval_seconds: int = Field(default=3600, ge=60)
+    retry_interval_seconds: int = Field(default=300, ge=10)
+    max_age_hours: float = Field(default=72, gt=0)
+    # Consecutive failed refreshes that raise an incident (audit record + error log).
+    incident_after_failures: int = Field(default=3, ge=1)
+    # An origin/destination not on the list triggers one re-fetch per refresh period; at most
+    # one such re-fetch (for any domain) per this many seconds.
+    unknown_domain_refetch_seconds: int = Field(default=60, ge=1)
+    request_timeout_seconds: float = Field(default=5, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("expected https://host/.../federationList.jws")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> TiMessengerListConfig:
+        if self.enabled and not (self.url and self.trust_anchors):
+            raise ValueError("enabled = true needs url and trust_anchors")
+        return self
+
+
 class FederationConfig(_Section):
     """[federation]: who we talk to and how (see docs/federation.md)."""
 
@@ -285,6 +322,7 @@ class FederationConfig(_Section):
     sweep_interval_seconds: float = Field(default=60, gt=0)
     # The Celery queue the sender tasks go to ("celery": what a plain worker consumes).
     celery_queue: str = "celery"
+    ti_messenger_list: TiMessengerListConfig = TiMessengerListConfig()
 
 
 class AttributeRequirement(_Section):
