@@ -17,7 +17,7 @@ from homeserver.api.responses import json_response
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.services.events.redact import do_redact
 from homeserver.services.events.send import do_client_send
-from homeserver.services.rooms import membership, read
+from homeserver.services.rooms import history, membership, read
 from homeserver.services.rooms.create import do_create_room
 from homeserver.services.sync.filters import parse_event_filter
 from homeserver.storage.state import rooms_for_user
@@ -153,7 +153,7 @@ async def messages(request: HttpRequest, room_id: str) -> HttpResponse:
     req = await require_auth(request)
     q = request.GET
     flt = parse_event_filter(json_param(q, "filter"))
-    resp = await run(read.messages)(
+    resp = await history.messages(
         room_id,
         req.user_id,
         from_token=q.get("from"),

@@ -34,6 +34,7 @@ from homeserver.services.push.evaluate import record_push_actions
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
+from homeserver.storage.backfill import next_backfill_position
 from homeserver.storage.stream import next_stream_positions
 
 logger = logging.getLogger(__name__)
@@ -202,12 +203,14 @@ def _redaction_allowed(event: Event, state: StateMap) -> bool:
 
 
 def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
-                         withheld_reason: str | None = None) -> str:
+                         withheld_reason: str | None = None, backfilled: bool = False) -> str:
     """Steps 4-6 and persistence of one event from another server, in its own transaction.
 
     Returns ACCEPTED, REJECTED (kept for the graph, never in state or timeline), SOFT_FAILED
     (valid but not allowed by the current state: not in the timeline, not an extremity) or
-    WITHHELD (accepted into state and graph, kept from clients: `withheld_reason`)."""
+    WITHHELD (accepted into state and graph, kept from clients: `withheld_reason`).
+    `backfilled` events are history older than what we hold: they take negative stream
+    positions (storage/backfill.py), so /messages shows them in place and /sync never does."""
     with transaction.atomic():
         room_id = event.room_id
         current_group = room_store.lock_room(room_id)
@@ -242,7 +245,7 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
                    withheld=SOFT_FAILED)
             event_store.replace_forward_extremities(room_id, event.prev_event_ids, None)
             return SOFT_FAILED
-        position = next_stream_positions()
+        position = next_backfill_position() if backfilled else next_stream_positions()
         visible = withheld_reason is None
         _store(event, status, stream_ordering=position if visible else None, state_group=group,
                replaces=replaces, withheld=withheld_reason)
@@ -254,6 +257,8 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         # An event older than events we already hold (backfill) does not move the room on.
         members = _update_current_state(room_id, event.room_version, event, state_after,
                                         position, current_group) if is_new_tip else []
+        if backfilled:
+            return ACCEPTED if visible else WITHHELD
         if visible:
             record_push_actions(event, position)
         notify_after_commit(position, room_ids=[room_id], user_ids=members)

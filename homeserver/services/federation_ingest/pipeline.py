@@ -143,14 +143,16 @@ def _audit_withheld(event: Event, reason: str) -> None:
                         "outcome": "withheld from local clients"})
 
 
-async def ingest_event(origin: str, event: Event, *, fill_gaps: bool = True) -> str:
-    """Steps 4-6 for an event that passed steps 1-3, fetching what it refers to first."""
+async def ingest_event(origin: str, event: Event, *, fill_gaps: bool = True,
+                       backfilled: bool = False) -> str:
+    """Steps 4-6 for an event that passed steps 1-3, fetching what it refers to first.
+    `backfilled`: history fetched on demand (services/federation/backfill.py)."""
     known = await sync_to_async(event_store.event_status)(event.event_id)
     if known is not None and not known[0]:
         return ACCEPTED if known[1] is None else REJECTED
     state_before = None
     missing = await missing_prev_events(event)
-    if missing and fill_gaps:
+    if missing and fill_gaps and not backfilled:
         for earlier in await fetch_missing_events(origin, event):
             if earlier.event_id != event.event_id:
                 await ingest_event(origin, earlier, fill_gaps=False)
@@ -160,7 +162,8 @@ async def ingest_event(origin: str, event: Event, *, fill_gaps: bool = True) -> 
     await fetch_missing_auth_events(origin, event)
     withheld = await sync_to_async(_policy_verdict)(event)
     outcome = await sync_to_async(persist_remote_event)(event, state_before=state_before,
-                                                        withheld_reason=withheld)
+                                                        withheld_reason=withheld,
+                                                        backfilled=backfilled)
     if withheld and outcome not in (REJECTED, SOFT_FAILED):
         await sync_to_async(_audit_withheld)(event, withheld)
     return outcome
