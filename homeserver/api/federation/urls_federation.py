@@ -2,12 +2,16 @@
 
 from django.urls import re_path
 
-from homeserver.api.federation import keys, views
+from homeserver.api.federation import keys, membership_views, views
 from homeserver.api.federation import public_rooms as public_rooms_views
 from homeserver.api.federation.e2ee import keys_claim, keys_query, user_devices
 from homeserver.api.routing import methods
 
 F = r"^_matrix/federation/v1/"
+F2 = r"^_matrix/federation/v2/"
+RU = r"(?P<room_id>[^/]+)/(?P<user_id>[^/]+)$"
+RE = r"(?P<room_id>[^/]+)/(?P<event_id>[^/]+)$"
+M = membership_views
 
 urlpatterns = [
     re_path(r"^_matrix/key/v2/query$", methods(post=keys.query_many)),
@@ -20,6 +24,13 @@ urlpatterns = [
     re_path(F + r"send/(?P<txn_id>[^/]+)$", methods(put=views.send_transaction)),
     re_path(F + r"get_missing_events/(?P<room_id>[^/]+)$", methods(post=views.get_missing_events)),
     re_path(F + r"backfill/(?P<room_id>[^/]+)$", methods(get=views.backfill)),
+    re_path(F + r"make_join/" + RU, methods(get=M.make_join)),
+    re_path(F + r"make_leave/" + RU, methods(get=M.make_leave)),
+    re_path(F + r"make_knock/" + RU, methods(get=M.make_knock)),
+    re_path(F2 + r"send_join/" + RE, methods(put=M.send_join)),
+    re_path(F2 + r"send_leave/" + RE, methods(put=M.send_leave)),
+    re_path(F + r"send_knock/" + RE, methods(put=M.send_knock)),
+    re_path(F2 + r"invite/" + RE, methods(put=M.invite)),
     re_path(F + r"query/directory$", methods(get=views.query_directory)),
     re_path(F + r"query/profile$", methods(get=views.query_profile)),
     re_path(F + r"publicRooms$", methods(get=public_rooms_views.get_public_rooms,

@@ -279,6 +279,7 @@ def _verify_join(join: Event, state: list[Event], chain: list[Event]
     return state, [e for e in chain if e.event_id in ok]
 
 
+@records_policy_denials
 def join_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[str, Any]) -> str:
     """make_join + send_join through the first server that works, then store the room."""
     servers = _candidates(room_id, user_id, via)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -18,9 +19,12 @@ from homeserver.protocol.identifiers import RoomAlias as RoomAliasID
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.services.events.append import append_local_event, now_ms, persist_local_event
 from homeserver.services.events.audit_membership import audit_membership_change
+from homeserver.services.federation import remote_membership
 from homeserver.services.rooms.create_content import plan_initial_state
 from homeserver.storage import rooms as room_store
 from homeserver.storage.aliases import alias_exists, create_alias
+
+logger = logging.getLogger(__name__)
 
 
 def check_create_request(request: dict[str, Any]) -> tuple[str, str | None, list[str]]:
@@ -78,6 +82,10 @@ def do_create_room(
     rv = KNOWN_ROOM_VERSIONS[version]
     for invitee in invitees:
         run_policy(Hook.INVITE, {"actor": creator, "target": invitee, "origin": "local"})
+    remote_invitees = [u for u in invitees if not remote_membership.is_local_user(u)]
+    for invitee in remote_invitees:
+        # REQUIREMENTS.md A_25534: refused before anything is created.
+        remote_membership.check_invitee_server(creator, invitee, None)
     planned = plan_initial_state(request, creator, rv, alias)
     create_content = dict(request.get("creation_content") or {})
     create_content["room_version"] = version
@@ -130,10 +138,9 @@ def do_create_room(
         for ev in planned:
             send(ev.type, ev.state_key, ev.content)
         for invitee in invitees:
-            content: dict[str, Any] = {"membership": "invite"}
-            if request.get("is_direct"):
-                content["is_direct"] = True
-            send("m.room.member", invitee, content)
+            if invitee in remote_invitees:
+                continue  # after the room exists: the invitee's server must co-sign
+            send("m.room.member", invitee, _invite_content(request))
         if alias:
             create_alias(alias, room_id, creator)
         if request.get("visibility") == "public":
@@ -151,4 +158,19 @@ def do_create_room(
                 "alias": alias,
             },
         )
+    for invitee in remote_invitees:
+        # Spec: server-server API "Inviting to a room". The room exists whatever the other
+        # server answers; a failed invite is logged, as a later /invite would report it.
+        try:
+            remote_membership.invite_remote_user(creator, room_id, invitee,
+                                                 _invite_content(request))
+        except MatrixError as e:
+            logger.warning("createRoom %s: inviting %s failed: %s", room_id, invitee, e.error)
     return room_id
+
+
+def _invite_content(request: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {"membership": "invite"}
+    if request.get("is_direct"):
+        content["is_direct"] = True
+    return content
