@@ -9,13 +9,16 @@ from django.db import connection
 BACKFILL = "backfill"
 
 
-def next_backfill_position() -> int:
+def reserve_backfill_positions(n: int) -> list[int]:
+    """n fresh negative positions, lowest first: give the oldest event the first one."""
     with connection.cursor() as cur:
         cur.execute(
-            "INSERT INTO stream_counters (name, value) VALUES (%s, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = stream_counters.value + 1 RETURNING value",
-            [BACKFILL])
-        return -int(cur.fetchone()[0])
+            "INSERT INTO stream_counters (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = stream_counters.value + excluded.value "
+            "RETURNING value",
+            [BACKFILL, n])
+        top = int(cur.fetchone()[0])
+    return [-top + i for i in range(n)]
 
 
 def backward_extremities(room_id: str, limit: int = 20) -> list[str]:

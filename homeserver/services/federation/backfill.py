@@ -19,7 +19,7 @@ from homeserver.services.federation import client
 from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
 from homeserver.services.federation.persist import MissingEvents
 from homeserver.storage import state as state_store
-from homeserver.storage.backfill import backward_extremities
+from homeserver.storage.backfill import backward_extremities, reserve_backfill_positions
 from homeserver.storage.rooms import room_version
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,11 @@ async def backfill_room(room_id: str, limit: int) -> int:
             if ev.room_id == room_id:
                 events.append(ev)
         stored = 0
-        for ev in sorted(events, key=lambda e: (e.depth, e.origin_server_ts)):
+        events.sort(key=lambda e: (e.depth, e.origin_server_ts))
+        positions = await sync_to_async(reserve_backfill_positions)(len(events))
+        for ev, position in zip(events, positions, strict=True):
             try:
-                await ingest_event(server, ev, backfilled=True)
+                await ingest_event(server, ev, backfill_position=position)
                 stored += 1
             except (client.FederationError, MatrixError, MissingEvents, ValueError) as e:
                 logger.info("could not store backfilled %s: %s", ev.event_id, e)

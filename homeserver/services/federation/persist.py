@@ -34,7 +34,6 @@ from homeserver.services.push.evaluate import record_push_actions
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
-from homeserver.storage.backfill import next_backfill_position
 from homeserver.storage.stream import next_stream_positions
 
 logger = logging.getLogger(__name__)
@@ -203,14 +202,17 @@ def _redaction_allowed(event: Event, state: StateMap) -> bool:
 
 
 def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
-                         withheld_reason: str | None = None, backfilled: bool = False) -> str:
+                         withheld_reason: str | None = None,
+                         backfill_position: int | None = None) -> str:
     """Steps 4-6 and persistence of one event from another server, in its own transaction.
 
     Returns ACCEPTED, REJECTED (kept for the graph, never in state or timeline), SOFT_FAILED
     (valid but not allowed by the current state: not in the timeline, not an extremity) or
     WITHHELD (accepted into state and graph, kept from clients: `withheld_reason`).
-    `backfilled` events are history older than what we hold: they take negative stream
-    positions (storage/backfill.py), so /messages shows them in place and /sync never does."""
+    Backfilled events (history older than what we hold) come with their `backfill_position`,
+    negative (storage/backfill.py), so /messages shows them in place and /sync never does; the
+    soft-failure check (against the room's current state) does not apply to history."""
+    backfilled = backfill_position is not None
     with transaction.atomic():
         room_id = event.room_id
         current_group = room_store.lock_room(room_id)
@@ -231,7 +233,7 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
                    replaces=None, withheld=None)
             return REJECTED
         current = state_store.current_state_ids(room_id)
-        soft = check_against_state(event, current) if current else None
+        soft = check_against_state(event, current) if current and not backfilled else None
         state_after = dict(state_before)
         if event.is_state:
             state_after[event.state_tuple] = event.event_id
@@ -245,7 +247,7 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
                    withheld=SOFT_FAILED)
             event_store.replace_forward_extremities(room_id, event.prev_event_ids, None)
             return SOFT_FAILED
-        position = next_backfill_position() if backfilled else next_stream_positions()
+        position = backfill_position if backfill_position is not None else next_stream_positions()
         visible = withheld_reason is None
         _store(event, status, stream_ordering=position if visible else None, state_group=group,
                replaces=replaces, withheld=withheld_reason)

@@ -144,9 +144,10 @@ def _audit_withheld(event: Event, reason: str) -> None:
 
 
 async def ingest_event(origin: str, event: Event, *, fill_gaps: bool = True,
-                       backfilled: bool = False) -> str:
+                       backfill_position: int | None = None) -> str:
     """Steps 4-6 for an event that passed steps 1-3, fetching what it refers to first.
-    `backfilled`: history fetched on demand (services/federation/backfill.py)."""
+    `backfill_position`: history fetched on demand (services/federation/backfill.py)."""
+    backfilled = backfill_position is not None
     known = await sync_to_async(event_store.event_status)(event.event_id)
     if known is not None and not known[0]:
         return ACCEPTED if known[1] is None else REJECTED
@@ -163,7 +164,7 @@ async def ingest_event(origin: str, event: Event, *, fill_gaps: bool = True,
     withheld = await sync_to_async(_policy_verdict)(event)
     outcome = await sync_to_async(persist_remote_event)(event, state_before=state_before,
                                                         withheld_reason=withheld,
-                                                        backfilled=backfilled)
+                                                        backfill_position=backfill_position)
     if withheld and outcome not in (REJECTED, SOFT_FAILED):
         await sync_to_async(_audit_withheld)(event, withheld)
     return outcome
