@@ -47,6 +47,7 @@ class Receiver:
     fail_status: int = 500
     reject_with: str = ""  # non-empty: every PDU's result carries this error (still a 200)
     gate: threading.Event = field(default_factory=threading.Event)  # cleared: requests wait
+    waiting: int = 0  # requests that arrived and wait at the gate
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -94,14 +95,18 @@ def start_receiver() -> Receiver:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        def do_PUT(self) -> None:
             r = holder["r"]
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             if not self.path.startswith(SEND_PREFIX):
                 self._answer(404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized"})
                 return
+            with r.lock:
+                r.waiting += 1
             r.gate.wait(120)
+            with r.lock:
+                r.waiting -= 1
             txn_id = self.path[len(SEND_PREFIX):]
             body = json.loads(raw)
             with r.lock:
