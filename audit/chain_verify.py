@@ -12,14 +12,19 @@ Kinds of break, by what the walk sees at a sequence number:
 - bad signature: a checkpoint's signature does not verify with a trusted key.
 
 The walk streams rows through a server-side cursor and hashes each record once; it never loads
-the chain into memory.
+the chain into memory. With `workers` > 1 (the `audit verify` command uses one per core) a long
+chain is walked in contiguous ranges by worker processes (audit/verify_ranges.py); wherever a
+range is not clean, the serial walk below takes over from that range's start, so what is
+reported is always exactly what the serial walk reports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
+import os
 import queue
 import threading
 import time
@@ -39,8 +44,13 @@ from audit.verify_bundle import (
     record_hash,
     record_preimage,
 )
+from audit.verify_ranges import RangeJob, RangeResult, run_in_processes
 
 BATCH = 20_000
+# Below this many records, starting worker processes costs more than it saves.
+PARALLEL_MIN_RECORDS = 100_000
+RANGES_PER_WORKER = 4  # small ranges even out workers that the scheduler serves unequally
+MIN_RANGE_RECORDS = 10_000
 REORDER_WINDOW = 256
 # Per-record reference read: the hashed fields, ts as microseconds since the epoch.
 ROW_SQL = {
@@ -118,12 +128,15 @@ def trusted_keys(extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
     return {key.key_id: key.verify_key_bytes, **(extra or {})}
 
 
-def _rows(batch: int) -> Iterator[tuple]:
+def _rows(batch: int, from_seq: int = 1) -> Iterator[tuple]:
     """Stream the walk, fetching the next batch in a thread while this one is hashed: the
     database lays out rows on its core while Python hashes on the other (the drivers release
     the GIL while they wait)."""
     with connection.chunked_cursor() as cursor:
-        cursor.execute(WALK_SQL[connection.vendor])
+        sql = WALK_SQL[connection.vendor]
+        if from_seq > 1:
+            sql = sql.replace("ORDER BY seq", f"WHERE seq >= {int(from_seq)} ORDER BY seq")
+        cursor.execute(sql)
         raw = cursor.cursor  # the driver's cursor: fetched from the helper thread only
         batches: queue.Queue[Any] = queue.Queue(maxsize=2)
         stop = threading.Event()
@@ -180,14 +193,15 @@ def _classify_mismatch(row: tuple) -> ChainBreak:
 
 
 def walk(rows: Iterable[tuple], checkpoints: dict[int, dict[str, Any]],
-         keys: dict[str, bytes], result: VerifyResult) -> None:
+         keys: dict[str, bytes], result: VerifyResult, *, expected: int = 1,
+         last_hash: str = GENESIS_HASH) -> None:
     """The hot loop: hash and link every row; check checkpoints as their seq comes by.
 
     The preimage is verify_bundle.record_preimage written inline (two calls fewer per record);
     prev_hash goes in unescaped because the link check below pins it to the previous record's
     hash. Any row whose inline hash does not match is re-read and hashed by the reference code
-    before anything is reported (counted in result.rechecked; tests pin that to zero)."""
-    expected, last_hash = 1, GENESIS_HASH
+    before anything is reported (counted in result.rechecked; tests pin that to zero).
+    `expected`/`last_hash` start the walk mid-chain, after ranges already verified."""
     sha256, esc = hashlib.sha256, json.encoder.encode_basestring
     for seq, ts, actor, actor_type, action, target, details, request_id, source_addr, prev, h \
             in rows:
@@ -241,13 +255,28 @@ def check_checkpoint(cp: dict[str, Any], record_hash_at_seq: str | None,
 
 def verify_chain(*, extra_keys: dict[str, bytes] | None = None,
                  held_checkpoints: list[dict[str, Any]] | None = None,
-                 batch: int = BATCH) -> VerifyResult:
-    """Verify the whole chain against its stored checkpoints and any held ones."""
+                 batch: int = BATCH, workers: int = 1,
+                 parallel_min_records: int | None = None) -> VerifyResult:
+    """Verify the whole chain against its stored checkpoints and any held ones.
+
+    workers > 1 walks a long chain in worker processes (only outside a transaction: they read
+    what is committed, through their own connections)."""
     started = time.perf_counter()
     keys = trusted_keys(extra_keys)
     stored = {cp.seq: cp.signed_json() for cp in AuditCheckpoint.objects.order_by("seq")}
     result = VerifyResult(last_checkpoint_seq=max(stored, default=None))
-    walk(_rows(batch), stored, keys, result)
+    expected: int | None = 1
+    last_hash = GENESIS_HASH
+    if workers > 1 and _can_walk_in_processes():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT MAX(seq) FROM audit_record")
+            head = cursor.fetchone()[0] or 0
+        if head >= (PARALLEL_MIN_RECORDS if parallel_min_records is None
+                    else parallel_min_records):
+            expected, last_hash = _walk_ranges(head, workers, stored, keys, result)
+    if expected is not None:  # serial: the whole chain, or from the first range not clean
+        walk(_rows(batch, expected), stored, keys, result, expected=expected,
+             last_hash=last_hash)
     if result.ok:
         beyond = [cp for seq, cp in stored.items() if seq > result.head_seq]
         for cp in [*beyond, *(held_checkpoints or [])]:
@@ -258,6 +287,56 @@ def verify_chain(*, extra_keys: dict[str, bytes] | None = None,
                 break
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def _can_walk_in_processes() -> bool:
+    if connection.in_atomic_block:  # uncommitted rows are invisible to other connections
+        return False
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and not connection.is_in_memory_db()
+
+
+def _connect_params() -> dict[str, Any]:
+    if connection.vendor == "sqlite":
+        return {"database": str(connection.settings_dict["NAME"])}
+    return {k: v for k, v in connection.get_connection_params().items()
+            if isinstance(v, str | int) and k != "cursor_factory"}
+
+
+def _walk_ranges(head: int, workers: int, stored: dict[int, dict[str, Any]],
+                 keys: dict[str, bytes], result: VerifyResult) -> tuple[int | None, str]:
+    """Walk 1..head in worker processes. Returns where the serial walk must start (None when
+    every range is clean and linked to the one before: the whole chain is verified)."""
+    n = max(1, min(workers * RANGES_PER_WORKER, head // MIN_RANGE_RECORDS))
+    bounds = [1 + head * i // n for i in range(n + 1)]
+    sql = WALK_SQL[connection.vendor]
+    params = _connect_params()
+    jobs = [RangeJob(
+        vendor=connection.vendor, params=params, lo=lo, hi=hi - 1, keys=keys,
+        sql=sql.replace("ORDER BY seq", f"WHERE seq BETWEEN {lo} AND {hi - 1} ORDER BY seq"),
+        checkpoints={s: cp for s, cp in stored.items() if lo <= s < hi},
+    ) for lo, hi in itertools.pairwise(bounds)]
+    ranges = run_ranges(jobs, min(workers, n))
+    last_hash = GENESIS_HASH
+    for r in ranges:
+        if not r.clean or r.first_prev != last_hash:
+            return r.lo, last_hash
+        last_hash = r.last_hash or ""
+        result.checkpoints += r.checkpoints
+    result.records = result.head_seq = head
+    result.head_hash = last_hash
+    return None, last_hash
+
+
+def run_ranges(jobs: list[RangeJob], workers: int) -> list[RangeResult]:
+    """walk_range over the jobs in `workers` processes, results in job order."""
+    return run_in_processes(jobs, workers)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
 
 
 def _check_outside_walk(cp: dict[str, Any], result: VerifyResult,

@@ -10,7 +10,9 @@ postgresql://postgres@127.0.0.1:5432/postgres), which is dropped afterwards.
 - append: p50/p95 of `record()` inside a transaction (the overhead an action pays), and of the
   whole transaction with its commit. Target: p50 <= 1 ms on PostgreSQL.
 - verify: a valid chain of --records records (bulk-loaded with a signed checkpoint every
-  1,000) is walked by the same code as `manage.py audit verify`. Target: >= 100,000 records/s.
+  1,000) is walked by the same code as `manage.py audit verify` (by default with one worker
+  process per core, as the command does; `--workers 1,2` runs serial and 2 workers).
+  Target: >= 100,000 records/s. Also printed: records per CPU second of the verifier processes.
 """
 
 from __future__ import annotations
@@ -103,25 +105,35 @@ def bulk_load(n: int) -> None:
         AuditCheckpoint.objects.bulk_create(cps, batch_size=500)
 
 
-def bench_verify(n: int) -> None:
+def bench_verify(n: int, workers: list[int]) -> None:
+    import resource
+
     from audit.chain_verify import verify_chain
 
     t0 = time.perf_counter()
     bulk_load(n)
     print(f"  verify: loaded {n:,} records in {time.perf_counter() - t0:.1f} s")
-    cpu = time.process_time()
-    result = verify_chain()
-    cpu = time.process_time() - cpu
-    assert result.ok, result.summary()
-    print(f"  verify: {result.records:,} records + {result.checkpoints} checkpoints in "
-          f"{result.elapsed:.2f} s = {result.records / result.elapsed:,.0f} records/s "
-          f"(wall clock, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    # CPU seconds of this process do not depend on what else the machine runs.
-    print(f"  verify: {cpu:.2f} CPU s in the verifier = {result.records / cpu:,.0f} records "
-          "per CPU second of the verifier process")
+    for w in workers:
+        cpu = time.process_time()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_before = os.getloadavg()[0]
+        result = verify_chain(workers=w)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU of this process and of the range workers it started (they have exited by now);
+        # PostgreSQL's own CPU is not included.
+        cpu = time.process_time() - cpu + (after.ru_utime + after.ru_stime
+                                           - kids.ru_utime - kids.ru_stime)
+        assert result.ok and result.rechecked == 0, result.summary()
+        print(f"  verify, {w} worker process{'es' if w > 1 else ''}: {result.records:,} records "
+              f"+ {result.checkpoints} checkpoints in {result.elapsed:.2f} s = "
+              f"{result.records / result.elapsed:,.0f} records/s (wall clock; load average "
+              f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores)")
+        # CPU seconds do not depend much on what else the machine runs.
+        print(f"      {cpu:.2f} CPU s in the verifier processes = {result.records / cpu:,.0f} "
+              "records per CPU second")
 
 
-def run_backend(backend: str, records: int, appends: int) -> None:
+def run_backend(backend: str, records: int, appends: int, workers: list[int]) -> None:
     """Child process: a fresh database, migrate, then both benchmarks."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "homeserver.settings"
     import django
@@ -133,10 +145,10 @@ def run_backend(backend: str, records: int, appends: int) -> None:
 
     print(f"{backend} ({connection.vendor}, {connection.settings_dict['NAME']}):")
     bench_append(appends)
-    bench_verify(records)
+    bench_verify(records, workers)
 
 
-def spawn(backend: str, records: int, appends: int) -> int:
+def spawn(backend: str, records: int, appends: int, workers: list[int]) -> int:
     env = dict(os.environ, PALISADE__AUDIT__SINK_PATH="")
     cleanup = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +164,8 @@ def spawn(backend: str, records: int, appends: int) -> int:
             cleanup = name
         try:
             return subprocess.call([sys.executable, __file__, "--child", backend, "--records",
-                                    str(records), "--appends", str(appends)], env=env, cwd=ROOT)
+                                    str(records), "--appends", str(appends),
+                                    "--workers", ",".join(map(str, workers))], env=env, cwd=ROOT)
         finally:
             if cleanup:
                 import psycopg
@@ -176,17 +189,22 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--workers", default="",
+                        help="comma-separated verify worker counts to run, e.g. 1,2 "
+                             "(default: one per core, as `manage.py audit verify` does)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    workers = [int(w) for w in args.workers.split(",") if w] or \
+        [len(os.sched_getaffinity(0))]
     if args.child:
-        run_backend(args.child, args.records, args.appends)
+        run_backend(args.child, args.records, args.appends, workers)
         return 0
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     if "postgres" in backends and not postgres_up():
         print(f"postgres: not reachable at {PG_ADMIN_URL}; skipped")
         backends.remove("postgres")
-    return max((spawn(b, args.records, args.appends) for b in backends), default=0)
+    return max((spawn(b, args.records, args.appends, workers) for b in backends), default=0)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from audit.actions import ActorType, AuditAction, AuditCategory
-from audit.chain_verify import verify_chain
+from audit.chain_verify import default_workers, verify_chain
 from audit.checkpoints import audit_signing_key, config_path, read_sink
 from audit.log import checkpoint_now, record_system
 from audit.roles import grants_sql, sync_role_groups
@@ -42,6 +42,8 @@ class Command(BaseCommand):
                        help="do not read the configured sink file")
         v.add_argument("--no-record", action="store_true",
                        help="do not append an AUDIT_VERIFIED record")
+        v.add_argument("--workers", type=int, default=default_workers(),
+                       help="processes walking a long chain in ranges (default: one per core)")
         sub.add_parser("checkpoint", help="sign a checkpoint of the head now (cron / timer)")
         e = sub.add_parser("export", help="write a signed export bundle")
         e.add_argument("--out", type=Path, required=True, help="a .zip path or a folder")
@@ -69,7 +71,8 @@ class Command(BaseCommand):
         for path in paths:
             held.extend(read_sink(path))
         result = verify_chain(extra_keys=dict(opts["trusted_key"]),  # type: ignore[call-overload]
-                              held_checkpoints=held)
+                              held_checkpoints=held,
+                              workers=opts["workers"])  # type: ignore[arg-type]
         if held:
             result.notes.append(f"{len(held)} externally held checkpoints checked")
         if not opts["no_record"]:
