@@ -98,18 +98,21 @@ def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
     if redis_url:
         # Push deliveries on a queue of this peer's own, so no other test's worker takes them.
         config["push"] = {"celery_queue": queue}
+        # The federation sender's tasks too: a worker of ANOTHER test's peer on the same Redis
+        # must never take them (it would look for this peer's queue rows in its own database).
+        config["federation"] = {**config["federation"], "celery_queue": queue}
     server = start_server(tmp, **_merge(config, config_overrides))
     peer = PalisadePeer(server, fed_url=f"https://127.0.0.1:{fed_port}")
     if redis_url:
         # With Redis configured tasks do not run in-process: run a real worker, as production
-        # does, on the default queue (where the federation sender's tasks go) and ours.
+        # does, on this peer's own queue (push deliveries and the federation sender).
         from tests.push.conftest import start_worker, worker_env
 
         env = worker_env(server.database_url, redis_url, queue,
                          PALISADE_CONFIG=str(server.config_path))
         peer.worker_log = tmp / "worker.log"
         try:
-            peer.worker = start_worker(env, f"celery,{queue}", peer.worker_log)
+            peer.worker = start_worker(env, queue, peer.worker_log)
         except BaseException:
             server.stop()
             raise
