@@ -167,10 +167,12 @@ def test_event_valid_at_its_place_but_not_now_is_soft_failed(room):
     alice, room_id = room
     join = join_remote(room_id)
     membership.do_ban(alice, room_id, MALLORY, reason=None)
+    extremities = set(event_store.forward_extremities(room_id))
     # Mallory's server had not seen the ban: the message builds on Mallory's join.
     msg = remote_event(room_id, MALLORY, "m.room.message", {"msgtype": "m.text", "body": "x"},
                        prev=[join.event_id])
     assert send_txn([msg.pdu]).json() == {"pdus": {msg.event_id: {}}}
+    assert set(event_store.forward_extremities(room_id)) == extremities
     assert msg.event_id not in timeline_ids(alice, room_id)
     assert event_store.event_status(msg.event_id) == (False, None, "soft_failed")
     assert msg.event_id not in event_store.forward_extremities(room_id)

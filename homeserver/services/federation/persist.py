@@ -240,12 +240,12 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         group = _group_for(room_id, state_after, event.prev_event_ids)
         replaces = state_before.get(event.state_tuple) if event.is_state else None
         if soft is not None:
-            # Spec "Soft failure": in the graph (others may build on it), not an extremity, not
-            # sent to clients, and it does not change the current state.
+            # Spec "Soft failure": in the graph (others may build on it), but it neither becomes
+            # a forward extremity nor retires its prev events as ones, is not sent to clients
+            # and does not change the current state.
             logger.info("soft-failing %s from %s: %s", event.event_id, event.sender, soft)
             _store(event, status, stream_ordering=None, state_group=group, replaces=replaces,
                    withheld=SOFT_FAILED)
-            event_store.replace_forward_extremities(room_id, event.prev_event_ids, None)
             return SOFT_FAILED
         position = backfill_position if backfill_position is not None else next_stream_positions()
         visible = withheld_reason is None
