@@ -1,7 +1,7 @@
 """The three roles as Django groups, and the database grants of the application role.
 
 - Homeserver admin: users and rooms (the homeserver app's models, staff-user accounts without
-  the power to grant groups, permissions or superuser status).
+  the power to grant groups, permissions or superuser status); reads the federation lists.
 - Compliance officer: policies and federation lists (the compliance app) and the policy
   decision log; not the full audit log, its chain status or exports.
 - Auditor: read-only audit views, chain status and exports; changes nothing.
