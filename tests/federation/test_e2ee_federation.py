@@ -22,7 +22,11 @@ from homeserver.storage.server_keys import StoredKey, store_key
 from tests.accounts.conftest import amake_user
 from tests.e2ee.clientkeys import ClientDevice, login_device, upload
 from tests.e2ee.test_cross_signing import Identity, publish
-from tests.federation.synapse import ClientAPI, MatrixUser
+from tests.federation.synapse import (
+    ClientAPI,
+    MatrixUser,
+    synapse_fixture,  # noqa: F401 - fixture synapse
+)
 from tests.federation.test_inbound_auth import KEY, REMOTE, signed_get
 
 F = "/_matrix/federation/v1"
@@ -350,6 +354,105 @@ def test_edus_flow_between_two_palisades_sharing_a_room(palisades):
     new = LiveDevice(ClientAPI(b.base_url, user), user)
     new.upload(1)
     got = poll(lambda: alice.query({bob.user_id: []}),
+               lambda g: login["device_id"] in g["device_keys"].get(bob.user_id, {}))
+    device = got["device_keys"][bob.user_id][login["device_id"]]
+    verify_by_device(device, bob.user_id, login["device_id"], new.keys.ed25519_public)
+
+
+# --- with a real Synapse --------------------------------------------------------------------------
+
+
+def synapse_device(synapse, localpart: str) -> LiveDevice:
+    api = synapse.client(synapse.register_user(unique(localpart), PASSWORD))
+    return LiveDevice(api, api.user)
+
+
+@pytest.mark.live
+def test_synapse_user_queries_and_claims_keys_of_a_palisade_user(synapse, palisades):
+    palisade, _ = palisades
+    bob = live_device(palisade, "bob")
+    otks = bob.upload(2)
+    check_query_and_claim(synapse_device(synapse, "alice"), bob, otks)
+
+
+@pytest.mark.live
+def test_palisade_user_queries_and_claims_keys_of_a_synapse_user(synapse, palisades):
+    palisade, _ = palisades
+    carol = synapse_device(synapse, "carol")
+    otks = carol.upload(2)
+    check_query_and_claim(live_device(palisade, "alice"), carol, otks)
+
+
+@pytest.mark.live
+def test_palisade_user_reads_synapse_profile_and_alias(synapse, palisades):
+    palisade, _ = palisades
+    alice = palisade.register(unique("alice"), PASSWORD)
+    carol = synapse.client(synapse.register_user(unique("carol"), PASSWORD))
+    profile = f"{V3}/profile/{quote(carol.user_id, safe='')}"
+    carol.put(profile + "/displayname", {"displayname": "Carol of Synapse"})
+    assert alice.get(profile).get("displayname") == "Carol of Synapse"
+    assert alice.get(profile + "/displayname") == {"displayname": "Carol of Synapse"}
+    r = alice.get(f"{V3}/profile/{quote('@ghost:' + synapse.server_name, safe='')}", expect=None)
+    assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND"), r.text
+    name = unique("hall")
+    room_id = carol.post(V3 + "/createRoom", {"room_alias_name": name})["room_id"]
+    answer = alice.get(f"{V3}/directory/room/{quote(f'#{name}:{synapse.server_name}', safe='')}")
+    assert answer["room_id"] == room_id and synapse.server_name in answer["servers"]
+
+
+def typing_in(resp: dict, room_id: str) -> list[str]:
+    room = resp.get("rooms", {}).get("join", {}).get(room_id, {})
+    return [u for e in room.get("ephemeral", {}).get("events", [])
+            if e["type"] == "m.typing" for u in e["content"]["user_ids"]]
+
+
+@pytest.mark.live
+def test_edus_between_synapse_and_palisade_in_a_shared_room(synapse, palisades):
+    """Typing both ways, to-device both ways, and a Palisade user's new device reaching a
+    Synapse user's key query through m.device_list_update (Synapse checks stream_id/prev_id)."""
+    palisade, _ = palisades
+    carol = synapse_device(synapse, "carol")
+    bob = live_device(palisade, "bob")
+    bob.upload(1)
+    room_id = carol.api.post(V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
+    bob.api.post(f"{V3}/join/{quote(room_id, safe='')}", {},
+                 params={"server_name": synapse.server_name})
+    poll(lambda: joined_room_members(carol.api, room_id), lambda m: bob.user_id in m)
+    # Synapse starts tracking bob's devices (GET /user/devices on us).
+    got = poll(lambda: carol.query({bob.user_id: []}),
+               lambda g: bob.keys.device_id in g["device_keys"].get(bob.user_id, {}))
+    assert bob.keys.device_id in got["device_keys"][bob.user_id]
+    carol_since, bob_since = sync(carol.api)["next_batch"], sync(bob.api)["next_batch"]
+    room = quote(room_id, safe="")
+
+    carol.api.put(f"{V3}/rooms/{room}/typing/{quote(carol.user_id, safe='')}",
+                  {"typing": True, "timeout": 30000})
+    resp = sync_until(bob.api, bob_since, lambda r: carol.user_id in typing_in(r, room_id))
+    assert carol.user_id in typing_in(resp, room_id)
+    bob.api.put(f"{V3}/rooms/{room}/typing/{quote(bob.user_id, safe='')}",
+                {"typing": True, "timeout": 30000})
+    resp = sync_until(carol.api, carol_since, lambda r: bob.user_id in typing_in(r, room_id))
+    assert bob.user_id in typing_in(resp, room_id)
+
+    carol.api.put(f"{V3}/sendToDevice/m.test/{unique('t')}",
+                  {"messages": {bob.user_id: {bob.keys.device_id: {"from": "synapse"}}}})
+    resp = sync_until(bob.api, bob_since, lambda r: r["to_device"]["events"])
+    assert resp["to_device"]["events"] == [
+        {"sender": carol.user_id, "type": "m.test", "content": {"from": "synapse"}}]
+    bob.api.put(f"{V3}/sendToDevice/m.test/{unique('t')}",
+                {"messages": {carol.user_id: {"*": {"from": "palisade"}}}})
+    resp = sync_until(carol.api, carol_since,
+                      lambda r: r.get("to_device", {}).get("events"))
+    assert [(e["sender"], e["content"]) for e in resp["to_device"]["events"]] == [
+        (bob.user_id, {"from": "palisade"})]
+
+    login = httpx.post(palisade.base_url + V3 + "/login", json={
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": bob.user_id},
+        "password": PASSWORD}, timeout=30).json()
+    user = MatrixUser(bob.user_id, login["access_token"], login["device_id"])
+    new = LiveDevice(ClientAPI(palisade.base_url, user), user)
+    new.upload(1)
+    got = poll(lambda: carol.query({bob.user_id: []}),
                lambda g: login["device_id"] in g["device_keys"].get(bob.user_id, {}))
     device = got["device_keys"][bob.user_id][login["device_id"]]
     verify_by_device(device, bob.user_id, login["device_id"], new.keys.ed25519_public)
