@@ -53,7 +53,7 @@ async def alice(api):
 
 
 async def test_remote_typing_reaches_local_sync_and_stops(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     since = (await sync(api, tok))["next_batch"]
@@ -66,7 +66,7 @@ async def test_remote_typing_reaches_local_sync_and_stops(api, alice):
 
 
 async def test_typing_for_another_servers_user_or_a_foreign_room_is_ignored(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     other_room = await public_room(api, tok)
     await join_remote(room, CAROL)
@@ -88,7 +88,7 @@ async def test_typing_for_another_servers_user_or_a_foreign_room_is_ignored(api,
 
 
 async def test_remote_read_receipt_reaches_local_sync(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     await join_remote(room, MALLORY)
@@ -105,7 +105,7 @@ async def test_remote_read_receipt_reaches_local_sync(api, alice):
 
 
 async def test_receipt_for_unknown_event_is_dropped(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     since = (await sync(api, tok))["next_batch"]
@@ -115,7 +115,7 @@ async def test_receipt_for_unknown_event_is_dropped(api, alice):
 
 
 async def test_remote_presence_reaches_users_sharing_a_room(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     since = (await sync(api, tok))["next_batch"]
@@ -133,7 +133,7 @@ async def test_remote_presence_reaches_users_sharing_a_room(api, alice):
 
 
 async def test_to_device_from_remote_is_delivered_once(api, alice):
-    user, tok = alice
+    user, _tok = alice
     dev = await login_device(api, user)
     room = await public_room(api, dev.token)
     await join_remote(room, CAROL)
@@ -178,7 +178,7 @@ query_remote = sync_to_async(lambda users: FederationE2EE().query_keys(
 
 
 async def test_device_list_update_marks_change_and_updates_the_cache(api, alice):
-    user, tok = alice
+    user, _tok = alice
     dev = await login_device(api, user)
     room = await public_room(api, dev.token)
     await join_remote(room, CAROL)
@@ -204,7 +204,7 @@ async def test_device_list_update_marks_change_and_updates_the_cache(api, alice)
 
 
 async def test_device_list_update_with_unknown_prev_id_marks_the_list_stale(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     await seed_cache(CAROL, 5, remote_device(CAROL, "PHONE"))
@@ -219,7 +219,7 @@ async def test_device_list_update_with_unknown_prev_id_marks_the_list_stale(api,
 
 
 async def test_device_list_update_with_bad_keys_or_spoofed_user_is_dropped(api, alice):
-    user, tok = alice
+    user, _tok = alice
     dev = await login_device(api, user)
     room = await public_room(api, dev.token)
     await join_remote(room, CAROL)
@@ -239,7 +239,7 @@ async def test_device_list_update_with_bad_keys_or_spoofed_user_is_dropped(api, 
 
 
 async def test_signing_key_update_replaces_the_cached_master_key(api, alice):
-    user, tok = alice
+    _user, tok = alice
     room = await public_room(api, tok)
     await join_remote(room, CAROL)
     old, new = SigningKeyPair(), SigningKeyPair()
@@ -325,3 +325,36 @@ async def test_local_device_changes_send_device_list_updates_in_sequence(api, al
     last = [c for d, c in await queued("m.device_list_update") if d == REMOTE][-1]
     assert (last["device_id"], last["deleted"], last["prev_id"]) == (
         dev.device_id, True, [second["stream_id"]])
+
+
+async def test_renaming_a_device_sends_its_new_name(api, alice):
+    user, tok = alice
+    room = await public_room(api, tok)
+    await join_remote(room, CAROL)
+    dev = await login_device(api, user)
+    r = await api.call("PUT", f"/devices/{dev.device_id}", {"display_name": "Desk"},
+                       token=dev.token)
+    assert r.status_code == 200
+    last = [c for d, c in await queued("m.device_list_update") if d == REMOTE][-1]
+    assert (last["device_id"], last["device_display_name"]) == (dev.device_id, "Desk")
+    r = await api.call("PUT", "/devices/NOSUCH", {"display_name": "x"}, token=dev.token)
+    assert r.status_code == 404
+    assert [c for d, c in await queued("m.device_list_update")][-1] == last  # nothing sent
+
+
+async def test_old_to_device_message_ids_are_pruned(api, alice, monkeypatch):
+    from homeserver.models import InboundToDevice
+    from homeserver.services.federation import edus
+
+    _user, tok = alice
+    room = await public_room(api, tok)
+    await join_remote(room, CAROL)
+    monkeypatch.setattr(edus, "PRUNE_CHANCE", 1.0)
+    monkeypatch.setattr(edus, "now_ms", lambda: 1_000)
+    content = {"sender": CAROL, "type": "m.x", "message_id": "old", "messages": {}}
+    await edu(REMOTE, "m.direct_to_device", content)
+    monkeypatch.setattr(edus, "now_ms", lambda: 1_000 + edus.TO_DEVICE_DEDUP_MS + 1)
+    await edu(REMOTE, "m.direct_to_device", {**content, "message_id": "new"})
+    ids = await sync_to_async(lambda: sorted(
+        InboundToDevice.objects.values_list("message_id", flat=True)))()
+    assert ids == ["new"]

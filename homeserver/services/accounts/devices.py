@@ -41,8 +41,15 @@ def do_update_device(user_id: str, device_id: str, body: dict[str, Any]) -> None
     if "display_name" not in body:
         return
     name = check_device_name(body["display_name"])
-    if not store.set_device_display_name(user_id, device_id, name):
-        raise MatrixError(404, Errcode.NOT_FOUND, "Device not found")
+    from homeserver.services.e2ee.device_lists import mark_device_list_change
+    from homeserver.services.federation.edus_out import send_device_list_updates
+
+    with transaction.atomic():
+        if not store.set_device_display_name(user_id, device_id, name):
+            raise MatrixError(404, Errcode.NOT_FOUND, "Device not found")
+        # Spec: server-server "Device Management": a new display name is a device-list change.
+        mark_device_list_change(user_id)
+        send_device_list_updates(user_id, [device_id])
 
 
 def check_device_list(devices: Any) -> list[str]:

@@ -15,6 +15,7 @@ clients see it in /sync.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 REMOTE_TYPING_TIMEOUT_MS = 30_000
 MAX_TO_DEVICE_RECIPIENTS = 10_000
 ALL_DEVICES = "*"
+TO_DEVICE_DEDUP_MS = 7 * 86_400_000
+PRUNE_CHANCE = 0.01
 
 
 class Dropped(Exception):
@@ -258,6 +261,9 @@ def on_direct_to_device(origin: str, content: dict[str, Any]) -> None:
     with transaction.atomic():
         if not store.claim_message_id(origin, message_id, now_ms()):
             return  # already delivered (a retried transaction)
+        if random.random() < PRUNE_CHANCE:
+            # Senders retry a transaction for hours, not days: old message IDs can go.
+            store.prune_message_ids(now_ms() - TO_DEVICE_DEDUP_MS)
         if out:
             position = next_stream_positions(1)
             to_device_store.add_messages(sender, event_type, position, out)
