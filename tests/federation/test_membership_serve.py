@@ -218,9 +218,10 @@ async def test_send_join_not_allowed_by_join_rules_is_403_and_stores_nothing(api
 
 
 async def test_make_leave_send_leave(api):
-    room_id, token, template = await public_template(api)
+    room_id, _, template = await public_template(api)
     event_id, pdu = remote_signed(template, "10")
-    assert (await fed("PUT", f"{F2}/send_join/{q(room_id)}/{q(event_id)}", pdu)).status_code == 200
+    r = await fed("PUT", f"{F2}/send_join/{q(room_id)}/{q(event_id)}", pdu)
+    assert r.status_code == 200
     made = await make("leave", room_id, ver=())
     assert made["event"]["content"]["membership"] == "leave"
     leave_id, leave = remote_signed(made["event"], made["room_version"])
@@ -240,7 +241,7 @@ async def test_make_leave_for_a_stranger_is_forbidden(api):
 
 
 async def test_knock_on_a_knock_room(api):
-    _, token, room_id = await local_room(api, preset="private_chat", initial_state=[
+    _, _, room_id = await local_room(api, preset="private_chat", initial_state=[
         {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}])
     made = await make("knock", room_id)
     event_id, pdu = remote_signed(made["event"], made["room_version"], reason="let me in")
