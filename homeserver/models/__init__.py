@@ -40,7 +40,12 @@ from homeserver.models.federation_edus import (
     RemoteDeviceList,
 )
 from homeserver.models.federation_outbound import OutboundDestination, OutboundItem
-from homeserver.models.media import LocalMedia, MediaThumbnail
+from homeserver.models.media import (
+    LocalMedia,
+    MediaThumbnail,
+    RemoteMedia,
+    RemoteMediaThumbnail,
+)
 from homeserver.models.presence import Presence
 from homeserver.models.push import EventPushAction, Pusher, PushRuleSet
 from homeserver.models.receipts import ReadMark, Receipt
@@ -70,6 +75,7 @@ __all__ = [
     "ForgottenRoom",
     "ForwardExtremity",
     "InboundToDevice",
+    "InboundTransaction",
     "KeySignature",
     "LocalMedia",
     "MediaThumbnail",
@@ -89,11 +95,12 @@ __all__ = [
     "RemoteCrossSigningKey",
     "RemoteDevice",
     "RemoteDeviceList",
+    "RemoteMedia",
+    "RemoteMediaThumbnail",
     "Room",
     "RoomAlias",
     "RoomKeyBackup",
     "RoomKeyBackupSession",
-    "InboundTransaction",
     "ServerKey",
     "StateGroup",
     "StateGroupEntry",

@@ -137,6 +137,7 @@ async def test_upload_errors_store_nothing(api, media_store):
 
 
 async def test_download_errors(api, settings):
+    configure(settings, federation={"allow_list": ("friend.example",)})
     _, tok = await session(api)
     r = await upload(api, tok, b"data", "text/plain")
     media_id = media_id_of(r.json()["content_uri"])
@@ -147,7 +148,9 @@ async def test_download_errors(api, settings):
         (f"{V1}/download/{here}/bad$id", tok, 400, "M_INVALID_PARAM"),
         (f"{V1}/download/{here}/..", tok, 400, "M_INVALID_PARAM"),
         (f"{V1}/download/not_a%20server/{media_id}", tok, 400, "M_INVALID_PARAM"),
-        (f"{V1}/download/other.example.org/{media_id}", tok, 404, "M_NOT_FOUND"),
+        # Another server's media is fetched over federation (tests/federation/
+        # test_media_federation.py); one off the federation list is refused before any lookup.
+        (f"{V1}/download/other.example.org/{media_id}", tok, 403, "M_FORBIDDEN"),
         (f"{V1}/download/{here}/{media_id}?timeout_ms=soon", tok, 400, "M_INVALID_PARAM"),
         (f"{V1}/download/{here}/{media_id}/bad%01name", tok, 400, "M_INVALID_PARAM"),
     ]

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from homeserver.api.federation import keys, membership_views, views
+from homeserver.api.federation import keys, media, membership_views, views
 from homeserver.api.federation import public_rooms as public_rooms_views
 from homeserver.api.federation.e2ee import keys_claim, keys_query, user_devices
 from homeserver.api.routing import methods
@@ -38,4 +38,6 @@ urlpatterns = [
     re_path(F + r"user/devices/(?P<user_id>[^/]+)$", methods(get=user_devices)),
     re_path(F + r"user/keys/query$", methods(post=keys_query)),
     re_path(F + r"user/keys/claim$", methods(post=keys_claim)),
+    re_path(F + r"media/download/(?P<media_id>[^/]+)$", methods(get=media.download)),
+    re_path(F + r"media/thumbnail/(?P<media_id>[^/]+)$", methods(get=media.thumbnail)),
 ]

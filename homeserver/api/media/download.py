@@ -20,13 +20,14 @@ from homeserver.api.auth import require_auth
 from homeserver.api.media.upload import require_legacy_enabled
 from homeserver.api.params import bool_param, int_param
 from homeserver.protocol.errors import Errcode, MatrixError
-from homeserver.services.media import thumbnails
+from homeserver.services.media import remote, remote_thumbnails, thumbnails
 from homeserver.services.media.download import (
     DEFAULT_TIMEOUT_MS,
     Servable,
     servable_download,
     wait_for_content,
 )
+from homeserver.services.media.mxc import is_local
 from homeserver.services.media.sniff import check_filename
 
 CHUNK = 256 * 1024
@@ -80,22 +81,34 @@ def _dimension(query: QueryDict, name: str) -> int:
         raise MatrixError(400, Errcode.INVALID_PARAM, f"{name} must be an integer") from None
 
 
+def _thumbnail_request(q: QueryDict) -> thumbnails.ThumbnailRequest:
+    return thumbnails.ThumbnailRequest(_dimension(q, "width"), _dimension(q, "height"),
+                                       q.get("method") or "scale", bool_param(q, "animated"))
+
+
 async def _thumbnail(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
     q = request.GET
-    req = thumbnails.ThumbnailRequest(_dimension(q, "width"), _dimension(q, "height"),
-                                      q.get("method") or "scale", bool_param(q, "animated"))
+    req = _thumbnail_request(q)
     record = await wait_for_content(server_name, media_id, _timeout(q))
     return _file_response(await thumbnails.thumbnail(record, req))
 
 
 async def download(request: HttpRequest, server_name: str, media_id: str,
                    file_name: str | None = None) -> HttpResponse:
-    await require_auth(request)
+    requester = await require_auth(request)
+    if not is_local(server_name):  # fetched over federation (services/media/remote.py)
+        filename = check_filename(file_name) if file_name else None
+        return _file_response(await remote.remote_download(
+            requester.user_id, server_name, media_id, filename, _timeout(request.GET)))
     return await _download(request, server_name, media_id, file_name)
 
 
 async def thumbnail(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
-    await require_auth(request)
+    requester = await require_auth(request)
+    if not is_local(server_name):
+        return _file_response(await remote_thumbnails.remote_thumbnail(
+            requester.user_id, server_name, media_id, _thumbnail_request(request.GET),
+            _timeout(request.GET)))
     return await _thumbnail(request, server_name, media_id)
 
 
