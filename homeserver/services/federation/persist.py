@@ -131,6 +131,13 @@ def check_against_auth_events(event: Event) -> str | None:
     return None
 
 
+def _current_auth_state(event: Event) -> StateMap:
+    """The part of the room's current state the auth rules look at for `event`."""
+    keys = set(auth_types_for_event(event.room_version, event.type, event.sender,
+                                    event.state_key, event.content)) | {CREATE_KEY}
+    return state_store.current_state_ids(event.room_id, keys)
+
+
 def check_against_state(event: Event, state: StateMap) -> str | None:
     """Steps 5 and 6: the reason the event fails the auth rules on `state`, or None."""
     try:
@@ -153,14 +160,27 @@ def _group_for(room_id: str, state: StateMap, base_event_ids: list[str]) -> int:
         base = state_store.state_for_group(rec.state_group)
         if set(base) <= set(state):
             delta = {k: v for k, v in state.items() if base.get(k) != v}
+            if not delta:  # state groups never change: share it
+                return rec.state_group
             return state_store.create_state_group(room_id, rec.state_group, delta)
     return state_store.create_state_group(room_id, None, state)
 
 
 def _update_current_state(room_id: str, rv: RoomVersion, event: Event, state_after: StateMap,
-                          position: int, current_group: int | None) -> list[str]:
+                          position: int, current_group: int | None, *, linear: bool,
+                          group_after: int) -> list[str]:
     """Recompute the room's current state from its forward extremities; returns the members
-    whose membership changed."""
+    whose membership changed. `linear`: the event was built on exactly the room's forward
+    extremities, so the current state is the state after it (the common case, one write)."""
+    if linear:
+        if not event.is_state:
+            return []
+        membership = ({event.state_key or "": event.content.get("membership", "")}
+                      if event.type == "m.room.member" else {})
+        state_store.apply_current_state_delta(room_id, {event.state_tuple: event.event_id},
+                                              position, membership)
+        room_store.set_current_state_group(room_id, group_after)
+        return list(membership)
     extremities = event_store.forward_extremities(room_id)
     if extremities == [event.event_id]:
         new = state_after
@@ -232,8 +252,9 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
             _store(rejected, status, stream_ordering=None, state_group=group,
                    replaces=None, withheld=None)
             return REJECTED
-        current = state_store.current_state_ids(room_id)
-        soft = check_against_state(event, current) if current and not backfilled else None
+        soft = None
+        if not backfilled and current_group is not None:
+            soft = check_against_state(event, _current_auth_state(event))
         state_after = dict(state_before)
         if event.is_state:
             state_after[event.state_tuple] = event.event_id
@@ -252,13 +273,15 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         _store(event, status, stream_ordering=position if visible else None, state_group=group,
                replaces=replaces, withheld=withheld_reason)
         is_new_tip = not event_store.has_successor(event.event_id)
+        linear = set(event_store.forward_extremities(room_id)) == set(event.prev_event_ids)
         event_store.replace_forward_extremities(
             room_id, event.prev_event_ids, event.event_id if is_new_tip else None)
         if event.type == "m.room.redaction" and _redaction_allowed(event, state_before):
             event_store.mark_redacted(event.redacts or "", event.event_id)
         # An event older than events we already hold (backfill) does not move the room on.
-        members = _update_current_state(room_id, event.room_version, event, state_after,
-                                        position, current_group) if is_new_tip else []
+        members = _update_current_state(
+            room_id, event.room_version, event, state_after, position, current_group,
+            linear=linear and current_group is not None, group_after=group) if is_new_tip else []
         if backfilled:
             return ACCEPTED if visible else WITHHELD
         if visible:
