@@ -10,7 +10,7 @@ class ComplianceConfig(AppConfig):
         """Register the configured profile's policies (docs/compliance.md) in every process."""
         from django.conf import settings
 
-        from compliance import federation_access
+        from compliance import checks, federation_access  # noqa: F401 - checks register
         from compliance.profiles import activate_profile
 
         palisade = settings.PALISADE

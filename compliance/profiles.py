@@ -56,6 +56,9 @@ class ProfileSettings:
     # A_25395-02 ff.: no threads (m.thread relations), reactions only with a single emoji.
     forbid_threads: bool = False
     single_emoji_reactions_only: bool = False
+    # A_25534, A_25537: federation only with servers on the signed TI-Messenger federation list
+    # (in use once [federation.ti_messenger_list] url is set; compliance/timlist/).
+    ti_messenger_federation_list: bool = False
 
     def as_rows(self) -> list[tuple[str, Any, str]]:
         """(setting, value, requirement IDs) in declaration order, for the admin and evidence."""
@@ -78,6 +81,7 @@ def _tim(**extra: Any) -> ProfileSettings:
         "redaction_window_hours": 24,
         "forbid_threads": True,
         "single_emoji_reactions_only": True,
+        "ti_messenger_federation_list": True,
     }
     return ProfileSettings(**{**base, **extra})
 
@@ -120,6 +124,7 @@ SETTING_REQUIREMENTS: dict[str, str] = {
     "redaction_window_hours": "A_28358, A_25575-01, A_28355",
     "forbid_threads": _FORBIDDEN_FEATURES,
     "single_emoji_reactions_only": _FORBIDDEN_FEATURES,
+    "ti_messenger_federation_list": "A_25534, AF_10064, A_25537",
 }
 
 # Settings `[compliance]` may override (the rest are fixed by the profile).

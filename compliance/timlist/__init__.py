@@ -38,7 +38,10 @@ def is_active() -> bool:
     cfg = config()
     if cfg.enabled is not None:
         return cfg.enabled
-    return settings.PALISADE.compliance_profile.startswith("ti-m") and bool(cfg.url)
+    from compliance.profiles import PROFILES
+
+    profile = PROFILES[settings.PALISADE.compliance_profile]
+    return profile.ti_messenger_federation_list and bool(cfg.url)
 
 
 @dataclass(frozen=True)

@@ -437,3 +437,17 @@ def test_inactive_without_configuration(settings, list_server):
     configure(settings, compliance_profile="standard", federation={"ti_messenger_list": {
         "url": list_server.url}})
     assert not timlist.is_active()  # standard profile: only with enabled = true
+
+
+def test_deploy_check_refuses_tim_profile_without_the_list(settings, tmp_path):
+    from compliance.checks import ti_messenger_list_configured
+
+    configure(settings, compliance_profile="ti-m-pro")
+    (err,) = ti_messenger_list_configured()
+    assert err.id == "palisade.compliance.E001"
+    configure(settings, federation={"ti_messenger_list": {
+        "url": "https://vzd.example/federationList.jws", "trust_anchors": ("a.pem",)}})
+    assert ti_messenger_list_configured() == []
+    configure(settings, compliance_profile="standard",
+              federation={"ti_messenger_list": {"url": "", "trust_anchors": ()}})
+    assert ti_messenger_list_configured() == []
