@@ -20,7 +20,10 @@ import email.policy
 import io
 import os
 import sqlite3
+import ssl
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,6 +45,7 @@ from homeserver.storage.server_keys import StoredKey, store_key
 from tests.accounts.conftest import configure
 from tests.federation.peers import start_palisade_peer
 from tests.federation.synapse import synapse_fixture  # noqa: F401 - fixture synapse
+from tests.federation.tls import self_signed
 from tests.media.conftest import (  # noqa: F401 - media_store is an autouse fixture
     body_of,
     files_under,
@@ -223,6 +227,159 @@ async def test_unreachable_server_is_502_and_legacy_endpoints_never_fetch(api, s
     assert files_under(Path(settings.PALISADE.media_path)) == []
 
 
+# --- protocol edge cases a real Synapse cannot be made to produce (in-process) ----------------
+
+
+class OriginDouble:
+    """TEST DOUBLE of an origin media server: a real HTTPS listener on loopback (self-signed,
+    tests/federation/tls.py) answering scripted responses, recording every request. Synapse
+    always serves the authenticated endpoint inline; this answers 404 M_UNRECOGNIZED (older
+    servers), Location redirects, broken multipart and error codes, which the fetcher must
+    handle per spec. It does not check signatures (the Synapse tests show those are right)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.requests: list[tuple[str, str]] = []  # (path with query, Authorization)
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                double.requests.append((self.path, self.headers.get("Authorization", "")))
+                route = self.path.split("?", 1)[0]
+                status, headers, body = double.routes.get(route, (
+                    404, {"Content-Type": "application/json"},
+                    b'{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}'))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        cert, key = self_signed(tmp)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def server_name(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def federation_path(self, media_id: str) -> str:
+        return f"/_matrix/federation/v1/media/download/{media_id}"
+
+    def legacy_path(self, media_id: str) -> str:
+        return f"/_matrix/media/v3/download/{quote(self.server_name, safe='')}/{media_id}"
+
+    def multipart(self, media_id: str, second_part: bytes, *, parts: int = 2) -> None:
+        boundary = "6b1f0e2d"
+        body = (f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{{}}\r\n".encode()
+                + (f"--{boundary}\r\n".encode() + second_part + b"\r\n" if parts == 2 else b"")
+                + f"--{boundary}--\r\n".encode())
+        self.routes[self.federation_path(media_id)] = (
+            200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, body)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origin(tmp_path, settings):
+    configure(settings, federation={"verify_tls": False, "allow_private_addresses": True})
+    double = OriginDouble(tmp_path)
+    yield double
+    double.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_falls_back_to_legacy_endpoint_on_unrecognized(api, origin):
+    # Spec: server-server "Content Repository": on 404 M_UNRECOGNIZED, the deprecated
+    # endpoint, with allow_remote=false.
+    origin.routes[origin.legacy_path("old1")] = (
+        200, {"Content-Type": "text/plain", "Content-Disposition": "inline; filename=notes.txt"},
+        b"from an older server")
+    _, token = await session(api)
+    path = f"{CLIENT_MEDIA}/download/{origin.server_name}/old1"
+    r = await api.call("GET", path, token=token)
+    assert r.status_code == 200
+    assert await body_of(r) == b"from an older server"
+    assert r["Content-Type"] == "text/plain"
+    assert r["Content-Disposition"] == 'inline; filename="notes.txt"'
+    (fed, fed_auth), (legacy, legacy_auth) = origin.requests
+    assert fed.startswith(origin.federation_path("old1"))
+    assert legacy.startswith(origin.legacy_path("old1") + "?") and "allow_remote=false" in legacy
+    assert fed_auth.startswith("X-Matrix ") and legacy_auth.startswith("X-Matrix ")
+
+    r = await api.call("GET", path, token=token)  # cached: the origin is not asked again
+    assert r.status_code == 200 and await body_of(r) == b"from an older server"
+    assert len(origin.requests) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follows_a_location_part_and_caches_the_bytes(api, origin):
+    target = f"https://{origin.server_name}/cdn/blob"
+    origin.routes["/cdn/blob"] = (200, {"Content-Type": "image/png"}, image_bytes((64, 48)))
+    origin.multipart("loc1", f"Location: {target}\r\n\r\n".encode())
+    _, token = await session(api)
+    r = await api.call("GET", f"{CLIENT_MEDIA}/download/{origin.server_name}/loc1", token=token)
+    assert r.status_code == 200
+    assert Image.open(io.BytesIO(await body_of(r))).size == (64, 48)
+    assert r["Content-Type"] == "image/png"
+    assert len(origin.requests) == 2
+    assert origin.requests[0][0].startswith(origin.federation_path("loc1") + "?")
+    assert origin.requests[1][0] == "/cdn/blob"
+    assert origin.requests[1][1] == ""  # the redirect target gets no X-Matrix header
+    row = await sync_to_async(RemoteMedia.objects.get)(server_name=origin.server_name,
+                                                       media_id="loc1")
+    assert row.sniffed_type == "image/png"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("answer, expected", [
+    ("one_part", (502, "M_UNKNOWN")),
+    ("not_multipart", (502, "M_UNKNOWN")),
+    ("not_found", (404, "M_NOT_FOUND")),
+    ("not_yet", (504, "M_NOT_YET_UPLOADED")),
+    ("too_large_there", (502, "M_TOO_LARGE")),
+    ("forbidden", (502, "M_UNKNOWN")),
+    ("too_large_here", (502, "M_TOO_LARGE")),
+])
+async def test_bad_or_failed_answers_leave_nothing(api, origin, settings, answer, expected):
+    def error(status: int, errcode: str) -> tuple[int, dict[str, str], bytes]:
+        return status, {"Content-Type": "application/json"}, orjson.dumps(
+            {"errcode": errcode, "error": "no"})
+
+    path = origin.federation_path("m1")
+    if answer == "one_part":
+        origin.multipart("m1", b"", parts=1)
+    elif answer == "not_multipart":
+        origin.routes[path] = (200, {"Content-Type": "image/png"}, image_bytes((10, 10)))
+    elif answer == "too_large_here":
+        configure(settings, media={"max_upload_size": 1000})
+        origin.multipart("m1", b"Content-Type: application/octet-stream\r\n\r\n" + b"x" * 1001)
+    else:
+        origin.routes[path] = {
+            "not_found": error(404, "M_NOT_FOUND"), "forbidden": error(403, "M_FORBIDDEN"),
+            "not_yet": error(504, "M_NOT_YET_UPLOADED"), "too_large_there": error(502,
+                                                                                 "M_TOO_LARGE"),
+        }[answer]
+    _, token = await session(api)
+    r = await api.call("GET", f"{CLIENT_MEDIA}/download/{origin.server_name}/m1", token=token)
+    assert (r.status_code, r.json()["errcode"]) == expected
+    assert len(origin.requests) == 1  # no legacy fallback: only M_UNRECOGNIZED leads there
+    assert await sync_to_async(RemoteMedia.objects.count)() == 0
+    assert files_under(Path(settings.PALISADE.media_path)) == []
+
+
 # --- live: a federating Palisade and a real Synapse -------------------------------------------
 
 
@@ -336,3 +493,34 @@ def test_synapse_user_downloads_palisade_upload(synapse, peer):
     # Synapse asked our new authenticated endpoint (no fallback to the legacy one).
     assert f"/_matrix/federation/v1/media/download/{media_id}" in synapse.log()
     assert "/_matrix/media/v3/download/" not in synapse.log()
+
+
+@pytest.mark.live
+def test_palisade_user_downloads_from_another_palisade(peer, tmp_path):
+    """Palisade to Palisade: a second live server fetches (signed, TLS) from the first one's
+    federation media endpoints and serves the content and thumbnails to its user."""
+    other = start_palisade_peer(tmp_path)
+    try:
+        frank = peer.register("frank", PASSWORD)
+        png = image_bytes((400, 300))
+        r = httpx.post(peer.base_url + "/_matrix/media/v3/upload",
+                       params={"filename": "röntgen.png"}, content=png, timeout=30,
+                       headers={"Authorization": f"Bearer {frank.user.access_token}",
+                                "Content-Type": "image/png"})
+        assert r.status_code == 200, r.text
+        media_id = r.json()["content_uri"].rsplit("/", 1)[1]
+
+        gina = other.register("gina", PASSWORD)
+        r = gina.get(f"{CLIENT_MEDIA}/download/{peer.server_name}/{media_id}", expect=None)
+        assert r.status_code == 200, f"{r.text}\n{other.log()[-3000:]}"
+        assert r.content == png
+        assert r.headers["Content-Type"] == "image/png"
+        assert r.headers["Content-Disposition"] == "inline; filename*=utf-8''r%C3%B6ntgen.png"
+        r = gina.get(f"{CLIENT_MEDIA}/thumbnail/{peer.server_name}/{media_id}",
+                     params={"width": 32, "height": 32, "method": "crop"}, expect=None)
+        assert r.status_code == 200, r.text
+        assert Image.open(io.BytesIO(r.content)).size == (32, 32)
+        (row,) = peer_cache_rows(other, media_id)
+        assert row[:3] == (peer.server_name, media_id, len(png))
+    finally:
+        other.stop()
