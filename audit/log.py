@@ -6,10 +6,18 @@ PostgreSQL takes a transaction-level advisory lock (released at commit or rollba
 rolled-back action releases it and leaves nothing); SQLite's IMMEDIATE transactions (see
 settings) already hold the database write lock. The sequence number is also the primary key, so
 even a misconfigured lock could only fail an append, never fork the chain.
+
+On PostgreSQL an append is ONE round trip (APPEND_SQL): the lock, then an INSERT that reads the
+head, takes the time (database clock, under the lock) and hashes the record with sha256() over
+the preimage Python built around the three values only the database knows under the lock
+(prev_hash, seq, ts). Python then recomputes the hash from what the INSERT returned with the
+reference code and refuses (rolling the action back) if the two differ, so the stored hash is
+always the one verify_bundle defines.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +47,22 @@ HEAD_SQL = (
     "FROM audit_record r ORDER BY r.seq DESC LIMIT 1"
 )
 LOCK_AND_HEAD_SQL = f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); {HEAD_SQL}"
+# Two statements in one simple-protocol query (Django's psycopg cursor binds client-side): in
+# READ COMMITTED the INSERT takes its snapshot only once the first statement holds the lock, so
+# it reads the committed head. %(p1)s, %(p2)s, %(p3)s are the preimage around prev_hash, seq, ts.
+_APPEND_INSERT = (
+    "WITH head AS (SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1), "
+    "h AS (SELECT COALESCE((SELECT seq FROM head), 0) + 1 AS seq, "
+    "COALESCE((SELECT hash FROM head), %(genesis)s) AS prev, clock_timestamp() AS ts), "
+    "r AS (SELECT h.*, (EXTRACT(EPOCH FROM h.ts) * 1000000)::bigint AS us FROM h) "
+    "INSERT INTO audit_record (seq, ts, actor, actor_type, action, target, details, request_id,"
+    " source_addr, prev_hash, hash) SELECT r.seq, r.ts, %(actor)s, %(actor_type)s, %(action)s,"
+    " %(target)s, %(details)s, %(request_id)s, %(source_addr)s, r.prev, encode(sha256("
+    "convert_to(%(p1)s || r.prev || %(p2)s || r.seq || %(p3)s || r.us || '}', 'UTF8')), 'hex')"
+    " FROM r RETURNING seq, ts, (EXTRACT(EPOCH FROM ts) * 1000000)::bigint, prev_hash, hash,"
+    " (SELECT c.ts FROM audit_checkpoint c ORDER BY c.seq DESC LIMIT 1)"
+)
+APPEND_SQL = f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); {_APPEND_INSERT}"
 INSERT_SQL = (
     "INSERT INTO audit_record (seq, ts, actor, actor_type, action, target, details, request_id,"
     " source_addr, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -122,6 +146,16 @@ def record(
     if len(details_json) > MAX_DETAILS_BYTES:
         raise ValueError(f"audit details exceed {MAX_DETAILS_BYTES} bytes")
     ctx = current_context()
+    if conn.vendor == "postgresql":
+        seq, now, head_hash, digest, last_checkpoint = _append_postgresql(
+            conn, actor, actor_type.value, action.value, target, details_json, ctx)
+        if checkpoint_due(seq, now, last_checkpoint):
+            write_checkpoint(seq, digest, now)
+        return AuditRecord(
+            seq=seq, ts=now, actor=actor, actor_type=actor_type.value, action=action.value,
+            target=target, details=details_json, request_id=ctx.request_id,
+            source_addr=ctx.source_addr, prev_hash=head_hash, hash=digest,
+        )
     with conn.cursor() as cursor:
         head_seq, head_hash, last_checkpoint = lock_head(cursor, conn.vendor)
         now = timezone.now()  # taken under the lock, so time never runs backwards along seq
@@ -142,6 +176,33 @@ def record(
         target=target, details=details_json, request_id=ctx.request_id,
         source_addr=ctx.source_addr, prev_hash=head_hash, hash=digest,
     )
+
+
+def _append_postgresql(conn: Any, actor: str, actor_type: str, action: int, target: str,
+                       details_json: str, ctx: Any) -> tuple[int, datetime, str, str,
+                                                             datetime | None]:
+    """Lock, insert and hash in one round trip; check the hash with the reference code."""
+    esc = json.encoder.encode_basestring  # verify_bundle.record_preimage's escaping
+    p1 = (f'{{"action":{action:d},"actor":{esc(actor)},"actor_type":{esc(actor_type)},'
+          f'"details":{details_json},"prev_hash":"')
+    p2 = f'","request_id":{esc(ctx.request_id)},"seq":'
+    p3 = f',"source_addr":{esc(ctx.source_addr)},"target":{esc(target)},"ts":'
+    with conn.cursor() as cursor:
+        cursor.execute(APPEND_SQL, {
+            "genesis": GENESIS_HASH, "actor": actor, "actor_type": actor_type,
+            "action": action, "target": target, "details": details_json,
+            "request_id": ctx.request_id, "source_addr": ctx.source_addr,
+            "p1": p1, "p2": p2, "p3": p3,
+        })
+        cursor.nextset()
+        seq, ts, us, prev, digest, last_checkpoint = cursor.fetchone()
+    reference = record_hash(record_preimage(seq, us, actor, actor_type, action, target,
+                                            details_json, ctx.request_id, ctx.source_addr,
+                                            prev))
+    if reference != digest or to_micros(ts) != us:
+        raise AuditUsageError(f"audit append at seq {seq}: the database computed hash "
+                              f"{digest}, the reference hash is {reference}")
+    return seq, ts, prev, digest, db_datetime(last_checkpoint)
 
 
 def record_system(
