@@ -283,3 +283,17 @@ def test_plaintext_from_remote_is_withheld_under_e2ee_only_and_audited(use_profi
                         "sender_key": "k", "session_id": "s", "device_id": "D"})
     assert send_txn([enc.pdu]).json() == {"pdus": {enc.event_id: {}}}
     assert enc.event_id in timeline_ids(alice, room_id)
+
+
+def test_ingesting_a_message_costs_a_bounded_number_of_queries(room, django_assert_max_num_queries):
+    """Pinned: a remote message on top of the room's extremities (the common case) is a fixed
+    handful of queries, whatever the size of the room's state."""
+    from homeserver.services.federation.persist import persist_remote_event
+
+    _, room_id = room
+    join_remote(room_id)
+    for i in range(30):  # a bigger room state must not cost more
+        join_remote(room_id, f"@u{i}:{REMOTE}")
+    msg = remote_event(room_id, MALLORY, "m.room.message", {"msgtype": "m.text", "body": "q"})
+    with django_assert_max_num_queries(21):  # BEGIN and COMMIT included
+        assert persist_remote_event(msg) == "accepted"
