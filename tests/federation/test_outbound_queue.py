@@ -300,3 +300,42 @@ def deadline_wait(predicate, timeout: float = 60.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def test_the_sweep_delivers_rows_whose_kick_was_lost_and_respects_backoff(receiver):
+    """Beat's sweep (and a worker's start) kick every destination with due rows: rows whose
+    on-commit kick never ran (a killed worker held it) still go out; a destination in backoff
+    waits for its retry time."""
+    from homeserver.services.federation import sender
+
+    with transaction.atomic():  # straight into storage: no kick is scheduled
+        outbox_store.queue(outbox_store.EDU, '{"edu_type":"m.typing","content":{}}',
+                           [receiver.server_name, "backing-off.example"], sender.now_ms())
+    # A sender tried it and failed an hour-long backoff ago (claim creates its state row).
+    outbox_store.claim("backing-off.example", "t", sender.now_ms(), 1)
+    outbox_store.release("backing-off.example", "t")
+    outbox_store.record_failure("backing-off.example", sender.now_ms(), 3_600_000, "HTTP 502")
+    assert sender.sweep() == [receiver.server_name]
+    receiver.wait_for(lambda: len(receiver.edus()) == 1, what="the swept EDU")
+    assert outbox_store.destination_state("backing-off.example").queued == 1
+
+
+def test_a_worker_start_frees_leases_of_dead_senders_on_its_host_only():
+    import os
+    import subprocess
+    import sys
+
+    from homeserver.services.federation import sender
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    prefix = sender._owner_prefix()
+    now = sender.now_ms()
+    leases = {"dead.example": f"{prefix}{dead}:x", "alive.example": f"{prefix}{os.getppid()}:x",
+              "elsewhere.example": f"otherhost:{dead}:x"}
+    for destination, owner in leases.items():
+        assert outbox_store.claim(destination, owner, now, 600_000)
+    assert sender.release_stale_leases() == ["dead.example"]
+    assert outbox_store.claim("dead.example", "new-owner", sender.now_ms(), 1000)
+    assert not outbox_store.claim("alive.example", "new-owner", sender.now_ms(), 1000)
+    assert not outbox_store.claim("elsewhere.example", "new-owner", sender.now_ms(), 1000)
