@@ -90,11 +90,12 @@ def next_batch(destination: str, max_pdus: int, max_edus: int) -> Batch | None:
     """The transaction to send next: the rows already stamped with a txn id (a retry re-sends
     exactly them), else the next rows in queue order up to the limits, stamped now."""
     with transaction.atomic():
-        pinned = list(OutboundItem.objects.filter(destination=destination)
-                      .exclude(txn_id=None).order_by("id")
-                      .values_list("id", "kind", "json", "txn_id"))
-        if pinned:
-            return _batch(pinned[0][3], pinned)
+        first = (OutboundItem.objects.filter(destination=destination).exclude(txn_id=None)
+                 .order_by("id").values_list("txn_id", flat=True).first())
+        if first is not None:
+            pinned = list(OutboundItem.objects.filter(destination=destination, txn_id=first)
+                          .order_by("id").values_list("id", "kind", "json"))
+            return _batch(first, pinned)
         candidates = (OutboundItem.objects.filter(destination=destination).order_by("id")
                       .values_list("id", "kind", "json", "created_ts")[: max_pdus + max_edus])
         chosen, counts = [], {PDU: 0, EDU: 0}
