@@ -46,23 +46,6 @@ def insert_cached(record: RemoteMediaRecord) -> bool:
     return True
 
 
-def lock_for_delete(server_name: str, media_id: str) -> list[str] | None:
-    """Lock the row; every file key of it and its thumbnails (None when not cached)."""
-    row = (RemoteMedia.objects.select_for_update()
-           .filter(server_name=server_name, media_id=media_id)
-           .values_list("id", "file_key").first())
-    if row is None:
-        return None
-    thumbs = RemoteMediaThumbnail.objects.filter(media_id=row[0]).values_list("file_key",
-                                                                              flat=True)
-    return [row[1], *thumbs]
-
-
-def delete_cached(server_name: str, media_id: str) -> None:
-    """The row and its thumbnails' rows; the files are the caller's."""
-    RemoteMedia.objects.filter(server_name=server_name, media_id=media_id).delete()
-
-
 def _media_pk(server_name: str, media_id: str) -> int | None:
     return (RemoteMedia.objects.filter(server_name=server_name, media_id=media_id)
             .values_list("id", flat=True).first())
