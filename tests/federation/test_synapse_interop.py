@@ -7,10 +7,13 @@ our own protocol code, so a bug there cannot hide behind itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import nio
 import pytest
 from asgiref.sync import sync_to_async
 from signedjson.key import decode_verify_key_bytes
@@ -167,3 +170,118 @@ def test_synapse_user_resolves_palisade_room_alias(synapse, palisade_peer):
     missing = f"#no-such-room:{palisade_peer.server_name}"
     r = alice.get(f"/_matrix/client/v3/directory/room/{quote(missing, safe='')}", expect=None)
     assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
+
+
+# --- an end-to-end encrypted conversation across the federation -------------------------------
+
+MEGOLM = "m.megolm.v1.aes-sha2"
+
+
+async def nio_device(base_url: str, user_id: str, store: Path, name: str) -> nio.AsyncClient:
+    """A real Matrix client (matrix-nio, vodozemac Olm/Megolm) logged in with fresh keys."""
+    store.mkdir()
+    config = nio.AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+    client = nio.AsyncClient(base_url, user_id, store_path=str(store), config=config)
+    resp = await client.login(PASSWORD, device_name=name)
+    assert isinstance(resp, nio.LoginResponse), resp
+    uploaded = await client.keys_upload()
+    assert isinstance(uploaded, nio.KeysUploadResponse), uploaded
+    return client
+
+
+async def nio_sync_until(client: nio.AsyncClient, pred, timeout: float = 90.0):
+    """Sync (keeping keys fresh, as a client's sync loop does) until pred(resp) is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = await client.sync(timeout=1000)
+        assert isinstance(resp, nio.SyncResponse), resp
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        found = pred(resp)
+        if found:
+            return found
+    raise AssertionError(f"{client.user_id}/{client.device_id}: condition not met in {timeout}s")
+
+
+async def nio_decrypted(client: nio.AsyncClient, room_id: str, event_id: str) -> str:
+    seen: dict = {}
+
+    def pred(resp: nio.SyncResponse):
+        room = resp.rooms.join.get(room_id)
+        for ev in room.timeline.events if room else []:
+            if ev.event_id == event_id:
+                seen["event"] = ev
+        ev = seen.get("event")
+        if isinstance(ev, nio.MegolmEvent):  # the room key may arrive a sync after the event
+            try:
+                ev = seen["event"] = client.decrypt_event(ev)
+            except nio.EncryptionError:
+                return None
+        return ev if isinstance(ev, nio.RoomMessageText) else None
+
+    event = await nio_sync_until(client, pred)
+    assert event.decrypted
+    return event.body
+
+
+async def nio_send(client: nio.AsyncClient, room_id: str, body: str) -> str:
+    if client.should_query_keys:
+        await client.keys_query()
+    resp = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body},
+                                  ignore_unverified_devices=True)
+    assert isinstance(resp, nio.RoomSendResponse), resp
+    return resp.event_id
+
+
+async def test_encrypted_conversation_between_synapse_and_palisade_users(
+        synapse, palisade_peer, tmp_path):
+    """Alice (Synapse) and Bob (Palisade), each with a real E2EE client, share a Megolm room on
+    Synapse: Bob is invited and joins over federation, device keys are queried and one-time keys
+    claimed across the servers, room keys travel as Olm-encrypted to-device messages, and each
+    side decrypts the other's messages to the exact text. Palisade holds only ciphertext.
+    Spec: client-server API "End-to-end encryption"; server-server API "End-to-End Encryption",
+    "Send-to-device messaging", "Joining Rooms"."""
+    await asyncio.to_thread(synapse.register_user, "alice-e2ee", PASSWORD)
+    bob_account = await asyncio.to_thread(palisade_peer.register, "bob-e2ee", PASSWORD)
+    alice = await nio_device(synapse.base_url, f"@alice-e2ee:{synapse.server_name}",
+                             tmp_path / "alice", "alice-laptop")
+    bob = await nio_device(palisade_peer.base_url, bob_account.user_id, tmp_path / "bob",
+                           "bob-phone")
+    try:
+        created = await alice.room_create(
+            name="Ward 7 (encrypted)", invite=[bob.user_id],
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": MEGOLM}}])
+        assert isinstance(created, nio.RoomCreateResponse), created
+        room_id = created.room_id
+
+        await nio_sync_until(bob, lambda r: room_id in r.rooms.invite)
+        joined = await bob.join(room_id)
+        assert isinstance(joined, nio.JoinResponse), joined
+        await nio_sync_until(bob, lambda r: room_id in r.rooms.join)
+        await nio_sync_until(alice, lambda r: room_id in alice.rooms
+                             and bob.user_id in alice.rooms[room_id].users)
+
+        first = await nio_send(alice, room_id, "BP 120/80, no allergies (from Synapse)")
+        assert await nio_decrypted(bob, room_id, first) == \
+            "BP 120/80, no allergies (from Synapse)"
+
+        reply = await nio_send(bob, room_id, "Acknowledged, from Palisade")
+        assert await nio_decrypted(alice, room_id, reply) == "Acknowledged, from Palisade"
+
+        # Palisade stored and serves the event as ciphertext only.
+        raw = await asyncio.to_thread(
+            httpx.get, f"{palisade_peer.base_url}/_matrix/client/v3/rooms/{quote(room_id)}"
+                       f"/event/{quote(first)}",
+            headers={"Authorization": f"Bearer {bob.access_token}"}, timeout=30)
+        assert raw.status_code == 200, raw.text
+        assert raw.json()["type"] == "m.room.encrypted"
+        assert raw.json()["content"]["algorithm"] == MEGOLM
+        assert "allergies" not in raw.text
+    finally:
+        await alice.close()
+        await bob.close()
