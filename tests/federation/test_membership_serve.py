@@ -373,3 +373,84 @@ async def test_unauthenticated_membership_requests_get_401(api):
     room_id, _, _ = await public_template(api)
     r = await AsyncClient().get(f"{F1}/make_join/{q(room_id)}/{q(BOB)}?ver=10")
     assert (r.status_code, r.json()["errcode"]) == (401, "M_UNAUTHORIZED")
+
+
+# --------------------------------------------------------------------------- restricted, forward
+
+REMOTE2 = "second.example:8448"
+KEY2 = generate_signing_key()
+CAROL = f"@carol:{REMOTE2}"
+
+
+@pytest.fixture
+def second_remote_key_known():
+    doc = sign_json({"server_name": REMOTE2, "valid_until_ts": int(time.time() * 1000) + 3600_000,
+                     "verify_keys": {KEY2.key_id: {"key": public_key_base64(KEY2)}}}, REMOTE2,
+                    KEY2)
+    store_key(StoredKey(REMOTE2, KEY2.key_id, public_key_base64(KEY2), doc["valid_until_ts"],
+                        None, encode_canonical_json(doc).decode()), 0)
+
+
+async def remote_join(room_id: str, user: str = BOB, *, key=KEY, origin: str = REMOTE) -> dict:
+    query = "ver=10"
+    r = await fed("GET", f"{F1}/make_join/{q(room_id)}/{q(user)}?{query}", origin=origin,
+                  key=key)
+    assert r.status_code == 200, r.json()
+    event_id, pdu = remote_signed(r.json()["event"], "10", key=key, origin=origin)
+    r = await fed("PUT", f"{F2}/send_join/{q(room_id)}/{q(event_id)}", pdu, origin=origin,
+                  key=key)
+    assert r.status_code == 200, r.json()
+    return r.json()
+
+
+async def test_join_is_forwarded_to_the_other_servers_in_the_room(api,
+                                                                  second_remote_key_known):
+    from homeserver.models.federation_outbound import OutboundItem
+
+    _, _, room_id = await local_room(api, preset="public_chat")
+    await remote_join(room_id)  # remote.example is now in the room
+    body = await remote_join(room_id, CAROL, key=KEY2, origin=REMOTE2)
+    carol_join = compute_event_id(body["event"], KNOWN_ROOM_VERSIONS["10"])
+    assert sorted(body["servers_in_room"]) == sorted(
+        [settings.PALISADE.server_name, REMOTE, REMOTE2])
+    queued = await sync_to_async(list)(
+        OutboundItem.objects.filter(kind="pdu").values_list("destination", "json"))
+    to_remote = [orjson.loads(j) for d, j in queued if d == REMOTE]
+    assert carol_join in {compute_event_id(p, KNOWN_ROOM_VERSIONS["10"]) for p in to_remote}
+    # Never back to the server that sent it.
+    assert not [d for d, j in queued if d == REMOTE2
+                and compute_event_id(orjson.loads(j), KNOWN_ROOM_VERSIONS["10"]) == carol_join]
+
+
+async def test_restricted_room_join_is_authorised_and_cosigned_by_us(api):
+    alice, token, space = await local_room(api, preset="public_chat")
+    r = await api.call("POST", "/createRoom", {"preset": "private_chat", "initial_state": [
+        {"type": "m.room.join_rules", "state_key": "", "content": {
+            "join_rule": "restricted",
+            "allow": [{"type": "m.room_membership", "room_id": space}]}}]}, token=token)
+    restricted = r.json()["room_id"]
+    # Not yet in the allowed room: refused.
+    r = await fed("GET", f"{F1}/make_join/{q(restricted)}/{q(BOB)}?ver=10")
+    assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+    await remote_join(space)
+    made = await make("join", restricted)
+    assert made["event"]["content"]["join_authorised_via_users_server"] == alice
+    event_id, pdu = remote_signed(made["event"], "10")
+    r = await fed("PUT", f"{F2}/send_join/{q(restricted)}/{q(event_id)}", pdu)
+    assert r.status_code == 200, r.json()
+    event = r.json()["event"]
+    # Spec rooms v8+ auth rule 4.2: the authorising server's signature is on the join.
+    assert set(event["signatures"]) == {REMOTE, settings.PALISADE.server_name}
+    assert compute_event_id(event, KNOWN_ROOM_VERSIONS["10"]) == event_id
+    assert await amembership(restricted, BOB) == "join"
+
+
+async def test_restricted_room_whose_conditions_we_cannot_check(api):
+    _, token, _ = await local_room(api)
+    unknown = "!faraway:elsewhere.example"
+    r = await api.call("POST", "/createRoom", {"preset": "private_chat", "initial_state": [
+        {"type": "m.room.join_rules", "state_key": "", "content": {
+            "join_rule": "restricted",
+            "allow": [{"type": "m.room_membership", "room_id": unknown}]}}]}, token=token)
+    r = await fed("GET", f"{F1}/make_join/{q(r.json()['room_id'])}/{q(BOB)}?ver=10")
+    assert (r.status_code, r.json()["errcode"]) == (400, "M_UNABLE_TO_AUTHORISE_JOIN")

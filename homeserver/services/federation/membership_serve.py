@@ -202,14 +202,20 @@ async def checked_pdu(pdu: Any, rv: RoomVersion) -> Event:
     return event
 
 
-def _add_our_signature_if_authoriser(event: Event) -> Event:
+def _cosign_if_we_authorise(pdu: Any, rv: RoomVersion) -> Any:
     """Spec rooms v8+ auth rule 4.2: a join naming one of our users as authoriser must carry our
-    signature; we add it on send_join (server-server "Joining Rooms", restricted rooms)."""
-    authoriser = event.content.get(AUTHORISING_USER)
-    if not isinstance(authoriser, str) or server_of(authoriser) != _ours():
-        return event
-    pdu = sign_event(event.pdu, event.room_version, _ours(), server_signing_key())
-    return Event(event_id=event.event_id, room_version=event.room_version, pdu=pdu)
+    signature; we add it on send_join (server-server "Joining Rooms", restricted rooms) before
+    the signature checks, which require it. The sender's signature covers the content hash, so
+    a tampered event still fails them; every other check follows as for any join."""
+    content = pdu.get("content") if isinstance(pdu, dict) else None
+    authoriser = content.get(AUTHORISING_USER) if isinstance(content, dict) else None
+    if not isinstance(authoriser, str) or ":" not in authoriser or server_of(
+            authoriser) != _ours():
+        return pdu
+    try:
+        return sign_event(pdu, rv, _ours(), server_signing_key())
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return pdu  # malformed: check_pdu refuses it
 
 
 def _persist_and_forward(origin: str, event: Event) -> dict[tuple[str, str], str]:
@@ -249,7 +255,7 @@ async def send_join(origin: str, room_id: str, event_id: str, pdu: Any) -> dict[
     rv = room_store.room_version(room_id)
     if rv is None:
         raise MatrixError(404, Errcode.NOT_FOUND, f"Unknown room {room_id}")
-    event = await checked_pdu(pdu, rv)
+    event = await checked_pdu(_cosign_if_we_authorise(pdu, rv), rv)
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(_send_join)(origin, room_id, event_id, event)
@@ -258,7 +264,6 @@ async def send_join(origin: str, room_id: str, event_id: str, pdu: Any) -> dict[
 def _send_join(origin: str, room_id: str, event_id: str, event: Event) -> dict[str, Any]:
     _room(room_id)
     _check_submitted(origin, room_id, event_id, event, "join")
-    event = _add_our_signature_if_authoriser(event)
     state_before = _persist_and_forward(origin, event)
     state_events = event_store.get_events(state_before.values())
     chain = auth_chain(list(state_before.values()) + event.auth_event_ids)
