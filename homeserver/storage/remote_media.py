@@ -46,6 +46,29 @@ def insert_cached(record: RemoteMediaRecord) -> bool:
     return True
 
 
+def lock_cached(server_name: str, media_id: str) -> RemoteMediaRecord | None:
+    """The row, locked until the end of the transaction (SELECT ... FOR UPDATE)."""
+    row = (RemoteMedia.objects.select_for_update()
+           .filter(server_name=server_name, media_id=media_id).values(*_FIELDS).first())
+    return RemoteMediaRecord(**row) if row else None
+
+
+def set_quarantine(server_name: str, media_id: str, by: str, ts: int | None) -> int:
+    return RemoteMedia.objects.filter(server_name=server_name, media_id=media_id).update(
+        quarantined_by=by, quarantined_ts=ts)
+
+
+def delete_cached(server_name: str, media_id: str) -> list[str]:
+    """Delete the row and its thumbnails' rows; returns every file key (the files are the
+    caller's). Call with the row locked."""
+    rows = RemoteMedia.objects.filter(server_name=server_name, media_id=media_id)
+    keys = list(rows.values_list("file_key", flat=True))
+    keys += list(RemoteMediaThumbnail.objects.filter(media__in=rows)
+                 .values_list("file_key", flat=True))
+    rows.delete()
+    return keys
+
+
 def _media_pk(server_name: str, media_id: str) -> int | None:
     return (RemoteMedia.objects.filter(server_name=server_name, media_id=media_id)
             .values_list("id", flat=True).first())

@@ -380,6 +380,48 @@ async def test_bad_or_failed_answers_leave_nothing(api, origin, settings, answer
     assert files_under(Path(settings.PALISADE.media_path)) == []
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_admin_quarantines_and_deletes_cached_remote_media(api, origin, settings):
+    png = image_bytes((120, 90))
+    origin.multipart("q1", b"Content-Type: image/png\r\n\r\n" + png)
+    _, token = await session(api)
+    admin, admin_token = await session(api, admin=True)
+    ref = f"{origin.server_name}/q1"
+    download, thumb = f"{CLIENT_MEDIA}/download/{ref}", f"{CLIENT_MEDIA}/thumbnail/{ref}"
+    r = await api.call("GET", thumb + "?width=32&height=32&method=crop", token=token)
+    assert r.status_code == 200
+    root = Path(settings.PALISADE.media_path)
+    assert len(files_under(root / "remote")) == 1 and len(files_under(root / "remote_thumbnails"))
+
+    before = await sync_to_async(AuditRecord.objects.count)()
+    r = await api.call("POST", f"/_synapse/admin/v1/media/quarantine/{ref}", {},
+                       token=admin_token)
+    assert r.status_code == 200, r.json()
+    for path in (download, thumb + "?width=32&height=32"):
+        r = await api.call("GET", path, token=token)
+        assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
+    r = await api.call("POST", f"/_synapse/admin/v1/media/unquarantine/{ref}", {},
+                       token=admin_token)
+    assert r.status_code == 200
+    assert (await api.call("GET", download, token=token)).status_code == 200
+    assert len(origin.requests) == 1  # all of it from the cache
+
+    r = await api.call("DELETE", f"/_synapse/admin/v1/media/{ref}", token=admin_token)
+    assert r.json() == {"deleted_media": ["q1"], "total": 1}
+    assert await sync_to_async(RemoteMedia.objects.count)() == 0
+    assert files_under(root / "remote") == [] and files_under(root / "remote_thumbnails") == []
+    records = await sync_to_async(list)(AuditRecord.objects.order_by("seq")[before:])
+    assert [(r.action, r.actor, r.target) for r in records] == [
+        (AuditAction.MEDIA_QUARANTINED, admin, f"mxc://{ref}"),
+        (AuditAction.MEDIA_UNQUARANTINED, admin, f"mxc://{ref}"),
+        (AuditAction.MEDIA_DELETED, admin, f"mxc://{ref}")]
+    r = await api.call("DELETE", f"/_synapse/admin/v1/media/{ref}", token=admin_token)
+    assert (r.status_code, r.json()["errcode"]) == (404, "M_NOT_FOUND")
+
+    assert (await api.call("GET", download, token=token)).status_code == 200  # fetched again
+    assert len(origin.requests) == 2
+
+
 # --- live: a federating Palisade and a real Synapse -------------------------------------------
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from audit.actions import ActorType, AuditAction
 from audit.log import record
 from homeserver.protocol.errors import Errcode, MatrixError
+from homeserver.services.media import remote_admin
 from homeserver.services.media.mxc import check_media_ref, is_local, mxc_uri, parse_mxc
 from homeserver.services.media.upload import now_ms
 from homeserver.storage import media as store
@@ -33,6 +34,10 @@ def _local_id(server_name: str, media_id: str) -> str:
 
 
 def _set_quarantine(admin: str, server_name: str, media_id: str, on: bool) -> None:
+    check_media_ref(server_name, media_id)
+    if not is_local(server_name):  # a cached copy of another server's media
+        remote_admin.set_quarantine(admin, server_name, media_id, on)
+        return
     media_id = _local_id(server_name, media_id)
     with transaction.atomic():
         media = store.lock_media(media_id)
@@ -82,6 +87,10 @@ def delete_local_media(media_ids: list[str], *, actor: str, actor_type: ActorTyp
 
 
 def do_delete_media(admin: str, server_name: str, media_id: str) -> list[str]:
+    check_media_ref(server_name, media_id)
+    if not is_local(server_name):  # drop the cached copy of another server's media
+        remote_admin.delete_cached(admin, server_name, media_id)
+        return [media_id]
     media_id = _local_id(server_name, media_id)
     deleted = delete_local_media([media_id], actor=admin, actor_type=ActorType.ADMIN,
                                  target=mxc_uri(media_id), reason="admin")
