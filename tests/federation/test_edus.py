@@ -30,16 +30,17 @@ CAROL = f"@carol:{REMOTE}"
 MALLORY = f"@mallory:{OTHER}"
 
 
-def _join_remote(room_id: str, user_id: str) -> None:
+def _member_remote(room_id: str, user_id: str, membership: str = "join") -> None:
     with transaction.atomic():
         group = room_store.lock_room(room_id)
         event = append_local_event(room_id=room_id, room_version=room_store.room_version(room_id),
                                    sender=user_id, event_type="m.room.member",
-                                   content={"membership": "join"}, state_key=user_id)
+                                   content={"membership": membership}, state_key=user_id)
         persist_local_event(event, group)
 
 
-join_remote = sync_to_async(_join_remote)
+join_remote = sync_to_async(_member_remote)
+leave_remote = sync_to_async(lambda room_id, user_id: _member_remote(room_id, user_id, "leave"))
 edu = sync_to_async(lambda origin, t, c: handle_edu(origin, {"edu_type": t, "content": c}))
 
 
@@ -203,6 +204,21 @@ async def test_device_list_update_marks_change_and_updates_the_cache(api, alice)
     assert set(found.device_keys[CAROL]) == {"LAPTOP"}
 
 
+async def test_cache_of_a_user_who_left_every_shared_room_is_not_used(api, alice):
+    from homeserver.models import RemoteDeviceList
+
+    _user, tok = alice
+    room = await public_room(api, tok)
+    await join_remote(room, CAROL)
+    await seed_cache(CAROL, 5, remote_device(CAROL, "PHONE"))
+    assert (await query_remote({CAROL: []})).failures == {}
+    await leave_remote(room, CAROL)
+    # No update about carol will arrive any more: ask her server (unreachable here).
+    found = await query_remote({CAROL: []})
+    assert REMOTE in found.failures and CAROL not in found.device_keys
+    assert not await sync_to_async(RemoteDeviceList.objects.filter(user_id=CAROL).exists)()
+
+
 async def test_device_list_update_with_unknown_prev_id_marks_the_list_stale(api, alice):
     _user, tok = alice
     room = await public_room(api, tok)
@@ -218,7 +234,7 @@ async def test_device_list_update_with_unknown_prev_id_marks_the_list_stale(api,
     assert await sync_to_async(RemoteDevice.objects.filter(device_id="NEW").exists)() is False
 
 
-async def test_device_list_update_with_bad_keys_or_spoofed_user_is_dropped(api, alice):
+async def test_device_list_update_with_bad_keys_or_spoofed_user_is_dropped(api, alice, caplog):
     user, _tok = alice
     dev = await login_device(api, user)
     room = await public_room(api, dev.token)
@@ -236,6 +252,8 @@ async def test_device_list_update_with_bad_keys_or_spoofed_user_is_dropped(api, 
     assert resp["device_lists"]["changed"] == []
     found = await query_remote({CAROL: []})
     assert set(found.device_keys[CAROL]) == {"PHONE"}
+    # Dropped as bad input (logged at INFO), not as a failure of ours.
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and "edus" in r.name]
 
 
 async def test_signing_key_update_replaces_the_cached_master_key(api, alice):

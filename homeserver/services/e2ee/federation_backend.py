@@ -40,7 +40,7 @@ def _failure(e: BaseException) -> dict[str, Any]:
     if isinstance(e, client.FederationError):
         return {"status": e.status or 503, "message": str(e)}
     if isinstance(e, MatrixError):
-        return {"status": e.status, "message": e.message}
+        return {"status": e.status, "message": e.error}
     if isinstance(e, TimeoutError):
         return {"status": 504, "message": "Timed out"}
     return {"status": 503, "message": f"{type(e).__name__}: {e}"}
@@ -83,11 +83,12 @@ def _merge_answer(server: str, answer: Any, users: set[str], out: RemoteKeysResu
 async def _query_server(server: str, users: dict[str, list[str]], timeout_s: float,
                         out: RemoteKeysResult) -> None:
     wanted = list(users)
-    cached = await sync_to_async(device_cache.cached_lists)(wanted)
-    missing = [u for u in wanted if u not in cached]
-    sharing = await sync_to_async(device_cache.shares_room_here)(missing)
+    shared = await sync_to_async(device_cache.shares_room_here)(wanted)
+    # Only lists of users who still share a room are kept current by updates.
+    cached = await sync_to_async(device_cache.cached_lists)(sorted(shared))
     fetched = await asyncio.gather(
-        *(device_cache.fetch_device_list(server, u, timeout_s) for u in sorted(sharing)),
+        *(device_cache.fetch_device_list(server, u, timeout_s)
+          for u in sorted(shared - set(cached))),
         return_exceptions=True)
     for result in fetched:
         if isinstance(result, CachedDeviceList):
@@ -97,6 +98,8 @@ async def _query_server(server: str, users: dict[str, list[str]], timeout_s: flo
     for user_id, lst in cached.items():
         _from_cache(lst, users[user_id], out)
     rest = {u: users[u] for u in wanted if u not in cached}
+    if unshared := [u for u in wanted if u not in shared]:
+        await sync_to_async(device_cache.forget_unshared)(unshared)
     if rest:
         answer = await client.request("POST", server, "/_matrix/federation/v1/user/keys/query",
                                       content={"device_keys": rest}, timeout=timeout_s)

@@ -50,7 +50,7 @@ def check_remote_device_keys(user_id: str, device_id: str, keys: Any) -> dict[st
     try:
         _, stored = fmt.check_device_keys(keys, user_id, device_id)
     except MatrixError as e:
-        raise BadDeviceData(f"device keys of {user_id}/{device_id}: {e.message}") from None
+        raise BadDeviceData(f"device keys of {user_id}/{device_id}: {e.error}") from None
     return stored
 
 
@@ -63,7 +63,7 @@ def check_remote_cross_signing(user_id: str, body: dict[str, Any]) -> dict[str, 
         try:
             _, obj = fmt.check_cross_signing_key(body[name], user_id, key_type, name)
         except MatrixError as e:
-            raise BadDeviceData(f"{name} of {user_id}: {e.message}") from None
+            raise BadDeviceData(f"{name} of {user_id}: {e.error}") from None
         out[key_type] = obj
     return out
 
@@ -183,6 +183,12 @@ async def fetch_device_list(server: str, user_id: str, timeout: float | None) ->
 def cached_lists(user_ids: list[str]) -> dict[str, CachedDeviceList]:
     """Fresh cached lists of these users (stale ones are left out: they need a fetch)."""
     return {u: c for u, c in store.cached_device_lists(user_ids).items() if not c.stale}
+
+
+def forget_unshared(user_ids: list[str]) -> None:
+    """Drop cached lists of users who no longer share a room here: updates about them stop
+    arriving, so the copy would go stale unnoticed."""
+    store.forget_device_lists(user_ids)
 
 
 def shares_room_here(user_ids: list[str]) -> set[str]:
