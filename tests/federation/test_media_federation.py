@@ -15,6 +15,7 @@ fetcher does; the Synapse tests check the other direction with Synapse's own par
 
 from __future__ import annotations
 
+import asyncio
 import email.parser
 import email.policy
 import io
@@ -378,6 +379,19 @@ async def test_bad_or_failed_answers_leave_nothing(api, origin, settings, answer
     assert len(origin.requests) == 1  # no legacy fallback: only M_UNRECOGNIZED leads there
     assert await sync_to_async(RemoteMedia.objects.count)() == 0
     assert files_under(Path(settings.PALISADE.media_path)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_concurrent_downloads_share_one_fetch(api, origin):
+    data = os.urandom(30_000)
+    origin.multipart("c1", b"Content-Type: application/octet-stream\r\n\r\n" + data)
+    _, token = await session(api)
+    path = f"{CLIENT_MEDIA}/download/{origin.server_name}/c1"
+    responses = await asyncio.gather(*(api.call("GET", path, token=token) for _ in range(4)))
+    assert [r.status_code for r in responses] == [200] * 4
+    assert all([await body_of(r) == data for r in responses])
+    assert len(origin.requests) == 1
+    assert await sync_to_async(RemoteMedia.objects.count)() == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,8 +15,9 @@ For GET /_matrix/client/v1/media/{download,thumbnail}/{serverName}/{mediaId} of 
    freeze: it is only ever served through the authenticated endpoints.
 3. Otherwise the content is fetched, at most [media] max_upload_size bytes of it (more is
    502 M_TOO_LARGE and nothing is kept), staged, and stored: file first, then its row; a row
-   exists exactly when its file does. Two requests racing to fetch the same media both fetch;
-   the row that lands first wins and the other removes its own file.
+   exists exactly when its file does. Concurrent requests in one process share one fetch;
+   processes racing to fetch the same media both fetch, the row that lands first wins and the
+   other removes its own file.
 Served like local media: the Content-Type from the origin, believed for images only when the
 bytes agree (services/media/sniff.py), its file name in Content-Disposition.
 
@@ -26,6 +27,7 @@ keeps answering them 404 M_NOT_FOUND, so enabling them publishes no other server
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from typing import TYPE_CHECKING, NoReturn
@@ -98,6 +100,22 @@ def _keep(server_name: str, media_id: str,
     return store.get_cached(server_name, media_id) or record
 
 
+# Fetches under way in this process: concurrent requests for the same media share one fetch
+# (a room full of clients loading the same remote avatar asks the origin once).
+_inflight: dict[tuple[str, str], asyncio.Future[store.RemoteMediaRecord]] = {}
+
+
+async def _fetch_and_keep(server_name: str, media_id: str,
+                          timeout_ms: int) -> store.RemoteMediaRecord:
+    cfg = settings.PALISADE.media
+    fetched = await remote_fetch.fetch(server_name, media_id, max_size=cfg.max_upload_size,
+                                       timeout_ms=min(timeout_ms, cfg.max_download_wait_ms))
+    try:
+        return await sync_to_async(_keep)(server_name, media_id, fetched)
+    finally:
+        discard(fetched.staged)
+
+
 async def cached_remote(user_id: str, server_name: str, media_id: str,
                         timeout_ms: int = DEFAULT_TIMEOUT_MS) -> store.RemoteMediaRecord:
     """The cached copy of another server's media, fetched first when there is none."""
@@ -107,14 +125,14 @@ async def cached_remote(user_id: str, server_name: str, media_id: str,
     await sync_to_async(check_listed)(user_id, server_name, media_id)
     record = await sync_to_async(store.get_cached)(server_name, media_id)
     if record is None:
-        cfg = settings.PALISADE.media
-        fetched = await remote_fetch.fetch(
-            server_name, media_id, max_size=cfg.max_upload_size,
-            timeout_ms=min(timeout_ms, cfg.max_download_wait_ms))
-        try:
-            record = await sync_to_async(_keep)(server_name, media_id, fetched)
-        finally:
-            discard(fetched.staged)
+        key = (server_name, media_id)
+        task = _inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(_fetch_and_keep(server_name, media_id, timeout_ms))
+            _inflight[key] = task
+            task.add_done_callback(lambda _: _inflight.pop(key, None))
+        # Shielded: a client that goes away does not cancel the fetch others wait for.
+        record = await asyncio.shield(task)
     if record.quarantined_by:
         raise MatrixError(404, Errcode.NOT_FOUND, "Media not found")
     return record
