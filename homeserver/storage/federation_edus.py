@@ -42,14 +42,6 @@ def servers_sharing_room(user_id: str) -> set[str]:
     return {_server_of(u) for u in members}
 
 
-def servers_in_rooms(room_ids: Iterable[str]) -> set[str]:
-    """Servers with a user joined to any of these rooms."""
-    members = CurrentState.objects.filter(
-        type="m.room.member", membership="join", room_id__in=list(room_ids)
-    ).values_list("state_key", flat=True).distinct()
-    return {_server_of(u) for u in members}
-
-
 def server_joined_to(room_id: str, server: str) -> bool:
     """Whether a user of `server` is joined to the room."""
     return CurrentState.objects.filter(

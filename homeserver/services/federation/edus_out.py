@@ -21,6 +21,7 @@ from homeserver.services.e2ee.cross_signing_query import with_signatures
 from homeserver.storage import e2ee_cross_signing as cs_store
 from homeserver.storage import e2ee_keys as key_store
 from homeserver.storage import federation_edus as store
+from homeserver.storage import federation_outbox as outbox_store
 
 
 def _remote(servers: Iterable[str]) -> list[str]:
@@ -34,7 +35,7 @@ def is_local(user_id: str) -> bool:
 
 def send_typing(room_id: str, user_id: str, typing: bool) -> None:
     """Spec: m.typing {room_id, user_id, typing}."""
-    destinations = _remote(store.servers_in_rooms([room_id]))
+    destinations = _remote(outbox_store.servers_in_room(room_id))
     if destinations:
         enqueue_edu("m.typing", {"room_id": room_id, "user_id": user_id, "typing": typing},
                     destinations)
@@ -44,7 +45,7 @@ def send_read_receipt(room_id: str, user_id: str, event_id: str, ts: int,
                       thread_id: str = "") -> None:
     """Spec: m.receipt {room_id: {"m.read": {user_id: {event_ids, data: {ts, thread_id?}}}}}.
     Only public m.read receipts leave the server (m.read.private never does)."""
-    destinations = _remote(store.servers_in_rooms([room_id]))
+    destinations = _remote(outbox_store.servers_in_room(room_id))
     if not destinations:
         return
     data: dict[str, Any] = {"ts": ts}
