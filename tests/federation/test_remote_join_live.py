@@ -150,6 +150,24 @@ def test_reject_invite_across(peer_a, peer_b):
     assert room_id in later["rooms"]["leave"] and room_id not in later["rooms"]["invite"]
 
 
+def test_knock_across_then_invited_and_joins(peer_a, peer_b):
+    alice, bob = user(peer_a, "alice"), user(peer_b, "bob")
+    room_id = alice.post(C + "/createRoom", {"preset": "private_chat", "name": "Clinic",
+                                             "initial_state": [
+        {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}]})[
+        "room_id"]
+    assert bob.post(C + f"/knock/{q(room_id)}", {"reason": "on call"},
+                    params={"via": peer_a.server_name})["room_id"] == room_id
+    assert membership_on(alice, room_id, bob.user_id) == "knock"
+    knock = sync(bob)["rooms"]["knock"][room_id]["knock_state"]["events"]
+    assert {"m.room.name", "m.room.join_rules", "m.room.member"} <= {e["type"] for e in knock}
+    # Alice lets Bob in: the invite reaches Bob's server, Bob joins through Alice's.
+    alice.post(C + f"/rooms/{q(room_id)}/invite", {"user_id": bob.user_id})
+    wait_for("the invite after the knock", lambda: room_id in sync(bob)["rooms"]["invite"])
+    assert bob.post(C + f"/join/{q(room_id)}")["room_id"] == room_id
+    assert membership_on(alice, room_id, bob.user_id) == "join"
+
+
 def audit_rules(peer: PalisadePeer) -> list[str]:
     """The rules of the POLICY_DENIED audit records in the peer's own database."""
     url = peer.server.database_url

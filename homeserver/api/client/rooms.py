@@ -44,6 +44,16 @@ async def join(request: HttpRequest, room_id_or_alias: str) -> HttpResponse:
     return json_response({"room_id": room_id})
 
 
+async def knock(request: HttpRequest, room_id_or_alias: str) -> HttpResponse:
+    req = await require_auth(request)
+    body = json_body(request, allow_empty=True)
+    via = request.GET.getlist("via") + request.GET.getlist("server_name")
+    room_id = await run(membership.do_knock)(
+        req.user_id, unquote(room_id_or_alias), body.get("reason"), via
+    )
+    return json_response({"room_id": room_id})
+
+
 async def _target_action(request: HttpRequest, room_id: str, action) -> HttpResponse:
     req = await require_auth(request)
     body = json_body(request)

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(P + r"createRoom$", methods(post=rooms.create_room)),
     re_path(P + r"join/(?P<room_id_or_alias>[^/]+)$", methods(post=rooms.join)),
     re_path(P + r"joined_rooms$", methods(get=rooms.joined_rooms)),
+    re_path(P + r"knock/(?P<room_id_or_alias>[^/]+)$", methods(post=rooms.knock)),
     re_path(P + r"sync$", methods(get=sync.get_sync)),
     re_path(P + r"capabilities$", methods(get=sync.capabilities)),
     re_path(P + R + r"join$", methods(post=lambda r, room_id: rooms.join(r, room_id))),

@@ -115,6 +115,11 @@ def _candidates(room_id: str, user_id: str, via: list[str]) -> list[str]:
         ev = event_store.get_event(member[1])
         if ev is not None:
             out.append(server_of(ev.sender))
+            # The senders of the room's stripped state were in the room (knocks: ours is not).
+            unsigned = ev.pdu.get("unsigned", {})
+            stripped = unsigned.get("invite_room_state") or unsigned.get("knock_room_state")
+            out += [server_of(e["sender"]) for e in stripped if isinstance(stripped, list)
+                    and isinstance(e, dict) and ":" in str(e.get("sender", ""))]
     if room_store.room_version(room_id) is not None:
         out += sorted(servers_in_room(room_id))
     if ":" in room_id:
@@ -340,6 +345,51 @@ def _check_join_policy(user_id: str, room_id: str, server: str, state: list[Even
         "join_rule": jr.content.get("join_rule") if jr else None,
         "encrypted": ("m.room.encryption", "") in by_key,
     }, value=[e.pdu for e in state])
+
+
+# --------------------------------------------------------------------------- knock
+
+
+@records_policy_denials
+def knock_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[str, Any]) -> str:
+    """Spec: server-server API "Knocking upon a room" (make_knock, send_knock). The knock and
+    the room's stripped state are kept like a remote invite (services/federation/invites.py):
+    the room row, the knock as an outlier, the user's current-state membership row."""
+    from homeserver.services.federation.invites import stripped_invite_state
+
+    servers = _candidates(room_id, user_id, via)
+    ctx = {"actor": user_id, "target": room_id, "room_id": room_id}
+    _refused_by_allow_list(servers, ctx, Hook.JOIN_REMOTE_ROOM)
+    errors: list[tuple[str, Exception]] = []
+    for server in servers:
+        if decide(server) is not None:
+            continue
+        try:
+            template, rv = async_to_sync(_make)(server, room_id, user_id, "knock")
+            knock = event_from_template(template, rv, room_id, user_id, "knock", extra)
+            resp = async_to_sync(client.request)("PUT", server, F1 + "send_knock/" +
+                                                 client.path_of(room_id, knock.event_id),
+                                                 content=knock.pdu)
+            stripped = stripped_invite_state(
+                resp.get("knock_room_state") if isinstance(resp, dict) else None, room_id)
+        except (client.FederationError, MatrixError) as e:
+            logger.info("knock on %s via %s failed: %s", room_id, server, e)
+            errors.append((server, e))
+            continue
+        kept = Event(knock.event_id, rv, {**knock.pdu, "unsigned": {"knock_room_state": stripped}})
+        with transaction.atomic():
+            if room_store.room_version(room_id) is None:
+                room_store.insert_room(room_id, rv.identifier, user_id, knock.origin_server_ts)
+            if not event_store.known_event_ids([kept.event_id]):
+                event_store.persist_event(kept, stream_ordering=None, state_group=None,
+                                          outlier=True)
+            position = next_stream_positions()
+            state_store.apply_current_state_delta(room_id, {(MEMBER, user_id): kept.event_id},
+                                                  position, {user_id: "knock"})
+            notify_after_commit(position, room_ids=[room_id], user_ids=[user_id])
+            audit_membership_change(kept)
+        return room_id
+    raise _remote_error(errors, "knock on the room")
 
 
 # --------------------------------------------------------------------------- leave / reject

@@ -86,6 +86,29 @@ def do_join(
     return room_id
 
 
+def do_knock(
+    user_id: str, room_id_or_alias: str, reason: Any = None, via: list[str] | None = None
+) -> str:
+    """Spec: client-server API "POST /knock/{roomIdOrAlias}" (rooms v7+)."""
+    via = list(via or [])
+    if room_id_or_alias.startswith("#") and remote_membership.is_remote_alias(room_id_or_alias):
+        room_id, alias_servers = remote_membership.resolve_remote_alias(room_id_or_alias)
+        via += alias_servers
+    else:
+        room_id = resolve_room(room_id_or_alias)
+    content = _member_content("knock", reason)
+    if remote_membership.needs_remote_join(room_id):
+        return remote_membership.knock_remote_room(user_id, room_id, via, content)
+    do_send_event(
+        room_id=room_id,
+        sender=user_id,
+        event_type="m.room.member",
+        state_key=user_id,
+        content=content,
+    )
+    return room_id
+
+
 @records_policy_denials
 def do_invite(sender: str, room_id: str, invitee: Any, reason: Any = None) -> None:
     invitee = _check_user_id(invitee)

@@ -166,6 +166,14 @@ def invited_room(room_id: str, invite: EventRecord) -> dict[str, Any]:
     return {"invite_state": {"events": stripped}}
 
 
+def knocked_room(room_id: str, knock: EventRecord) -> dict[str, Any]:
+    """Spec: /sync `rooms.knock`: the stripped state the knocker may see."""
+    remote = knock.event.pdu.get("unsigned", {}).get("knock_room_state")
+    if isinstance(remote, list):  # a knock over federation (services/federation/remote_membership)
+        return {"knock_state": {"events": [*remote, strip_state_event(knock)]}}
+    return {"knock_state": invited_room(room_id, knock)["invite_state"]}
+
+
 def left_room(
     user_id: str, room_id: str, leave: EventRecord, flt: SyncFilter, since: int | None
 ) -> dict[str, Any]:
