@@ -103,6 +103,9 @@ def build_sync(req: SyncRequest) -> tuple[dict[str, Any], bool]:
         elif membership == "invite" and (since is None or so > since):
             member = event_store.get_event_records([event_id])[event_id]
             rooms["invite"][room_id] = room_sync.invited_room(room_id, member)
+        elif membership == "knock" and (since is None or so > since):
+            member = event_store.get_event_records([event_id])[event_id]
+            rooms["knock"][room_id] = room_sync.knocked_room(room_id, member)
         elif membership in ("leave", "ban") and (
             (since is not None and so > since) or (since is None and flt.include_leave)
         ):
