@@ -23,8 +23,10 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -40,6 +42,7 @@ from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage.media_staging import StagedFile, stage_stream
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEDERATION_DOWNLOAD = "/_matrix/federation/v1/media/download/"
 LEGACY_DOWNLOAD = "/_matrix/media/v3/download/"
@@ -151,10 +154,12 @@ def _timeout(timeout_ms: int) -> httpx.Timeout:
 
 
 async def _signed_get(server_name: str, path: str, query: dict[str, str], timeout_ms: int,
-                      handle):
+                      handle: Callable[[httpx.Response], Awaitable[T]]) -> T:
     """A signed GET to `server_name` (spec: "Request Authentication"), streaming: `handle`
     gets the open response. Refused destinations never see a connection
-    (client.check_destination, REQUIREMENTS.md A_25534)."""
+    (client.check_destination, REQUIREMENTS.md A_25534). client.request reads whole JSON
+    answers, so this streams with the same resolution, private-address guard and TLS settings
+    (client._target, client._verify) and the same X-Matrix signing."""
     await sync_to_async(client.check_destination)(server_name)
     cfg = settings.PALISADE
     try:
