@@ -27,6 +27,31 @@ def _server_in_state(state: dict[tuple[str, str], str], origin: str) -> bool:
     return any(e.content.get("membership") == "join" for e in events.values())
 
 
+def _visible_to_server(origin: str, records: list) -> list[dict[str, Any]]:
+    """The PDUs of `records` as `origin` may see them. Spec: client-server API "History
+    visibility" applied to servers (server-server API "Retrieving events"): under `shared` and
+    `world_readable` a server in the room sees the history; under `invited`/`joined` only the
+    events from the time one of its users was invited/joined. Events it may not see are sent
+    redacted, so its copy of the room graph stays whole."""
+    from homeserver.protocol.redaction import redact_pdu
+
+    out = []
+    for rec in records:
+        state = state_store.state_for_group(rec.state_group) if rec.state_group else {}
+        hv_id = state.get(("m.room.history_visibility", ""))
+        hv = event_store.get_event(hv_id).content.get("history_visibility") if hv_id else None
+        visible = hv in (None, "shared", "world_readable")
+        if not visible:
+            wanted = ("invite", "join") if hv == "invited" else ("join",)
+            member_ids = [eid for (t, sk), eid in state.items()
+                          if t == "m.room.member" and server_of(sk) == origin]
+            visible = any(e.content.get("membership") in wanted
+                          for e in event_store.get_events(member_ids).values())
+        pdu = rec.event.pdu
+        out.append(pdu if visible else redact_pdu(pdu, rec.event.room_version))
+    return out
+
+
 def check_server_in_room(room_id: str, origin: str) -> None:
     state = state_store.current_state_ids(room_id)
     if not state or not _server_in_state(state, origin):
@@ -53,7 +78,7 @@ def get_event(origin: str, event_id: str) -> dict[str, Any]:
     if not _server_in_state(state, origin):
         check_server_in_room(rec.event.room_id, origin)
     return {"origin": settings.PALISADE.server_name,
-            "origin_server_ts": _now(), "pdus": [rec.event.pdu]}
+            "origin_server_ts": _now(), "pdus": _visible_to_server(origin, [rec])}
 
 
 def _state_at(room_id: str, event_id: str) -> dict[tuple[str, str], str]:
@@ -150,7 +175,8 @@ def get_missing_events(origin: str, room_id: str, body: Any) -> dict[str, Any]:
             found[eid] = ev
             frontier.append(eid)
     ordered = sorted(found.values(), key=lambda e: (e.depth, e.origin_server_ts))
-    return {"events": [e.pdu for e in ordered]}
+    records = event_store.get_event_records([e.event_id for e in ordered])
+    return {"events": _visible_to_server(origin, [records[e.event_id] for e in ordered])}
 
 
 def backfill(origin: str, room_id: str, from_ids: list[str], limit: int) -> dict[str, Any]:
@@ -173,5 +199,6 @@ def backfill(origin: str, room_id: str, from_ids: list[str], limit: int) -> dict
             nxt.extend(ev.prev_event_ids)
         frontier = [e for e in nxt if e not in seen]
     ordered = sorted(found.values(), key=lambda e: (-e.depth, -e.origin_server_ts))[:limit]
+    records = event_store.get_event_records([e.event_id for e in ordered])
     return {"origin": settings.PALISADE.server_name, "origin_server_ts": _now(),
-            "pdus": [e.pdu for e in ordered]}
+            "pdus": _visible_to_server(origin, [records[e.event_id] for e in ordered])}
