@@ -1,36 +1,52 @@
-"""Another server invites one of our users: PUT /_matrix/federation/v2/invite/{roomId}/{eventId}.
+"""Invites across servers, both ways.
 
-Spec: server-server API "Inviting to a room" (invite v2: "Servers MUST apply certain
-validation ... SHOULD return M_INVALID_PARAM"), client-server "Stripped state". We check the
+In: another server invites one of our users, PUT /_matrix/federation/v2/invite/{roomId}/{eventId}
+(spec: server-server API "Inviting to a room", invite v2: "Servers MUST apply certain
+validation ... SHOULD return M_INVALID_PARAM"; client-server "Stripped state"). We check the
 event (signatures, hash, shape), ask the `invite` policy, co-sign it and hand it back.
-
 When none of our users is in the room we do not hold its state; the invite is then all we know.
 We keep the minimal records /sync, /join and /leave need: the room row (its version), the invite
 event as an outlier carrying the stripped state in unsigned.invite_room_state (where Matrix
 servers conventionally keep it; unsigned is outside hashes and signatures), and the invitee's
 current-state membership row at a fresh stream position. When a local user is already in the
 room, the invite also reaches us through /send, which stores it in the timeline instead.
+
+Out: one of our users invites a user of another server. The invite is built and authorised as
+any local event, co-signed by the invitee's server, then persisted with both signatures (the
+outbound queue sends it to the room's servers). REQUIREMENTS.md A_25534: never to a server the
+federation allow/deny lists refuse.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 
 from audit.actions import ActorType, AuditAction
 from audit.log import record
-from compliance.hooks import Hook, records_policy_denials
+from compliance.federation_access import decide
+from compliance.hooks import Deny, Hook, PolicyDenied, records_policy_denials
 from compliance.hooks import run as run_policy
 from homeserver.effects.notifier import notify_after_commit
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.events import Event
+from homeserver.protocol.hashing import compute_event_id
 from homeserver.protocol.identifiers import InvalidIdentifier, UserID
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS
-from homeserver.protocol.signing import sign_event
-from homeserver.services.federation.membership_serve import checked_pdu, is_resident
+from homeserver.protocol.signing import SignatureError, sign_event, verify_event_signature
+from homeserver.services.events.append import append_local_event, check_auth, persist_local_event
+from homeserver.services.events.audit_membership import audit_membership_change
+from homeserver.services.federation import client
+from homeserver.services.federation.keyring import KeyNotFound, get_verify_key
+from homeserver.services.federation.membership_serve import (
+    checked_pdu,
+    invite_state_pdus,
+    is_resident,
+)
+from homeserver.services.federation.remote_membership import F2, remote_error, server_of
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
@@ -39,6 +55,7 @@ from homeserver.storage.accounts import get_account
 from homeserver.storage.stream import next_stream_positions
 
 MEMBER = "m.room.member"
+CREATE_KEY = ("m.room.create", "")
 MAX_INVITE_STATE = 50
 
 
@@ -140,7 +157,73 @@ def _store_invite(event: Event) -> None:
     notify_after_commit(position, room_ids=[room_id], user_ids=[invitee])
 
 
-def invite_room_state(event: Event) -> list[dict[str, Any]] | None:
-    """The stripped state a remote invite came with (None for invites to rooms we hold)."""
-    state = event.pdu.get("unsigned", {}).get("invite_room_state")
-    return state if isinstance(state, list) else None
+# --------------------------------------------------------------------------- our invites out
+
+
+def check_invitee_server(sender: str, invitee: str, room_id: str | None) -> None:
+    """REQUIREMENTS.md A_25534: no invite to a server the allow/deny lists refuse (raised as
+    a policy denial, so the service boundary audits it once)."""
+    server = server_of(invitee)
+    rule = decide(server)
+    if rule is not None:
+        raise PolicyDenied(Hook.INVITE, Deny(rule=rule, reason=(
+            f"Federation with {server} is not allowed")),
+            {"actor": sender, "target": invitee, "room_id": room_id or "", "server": server})
+
+
+def invite_remote_user(sender: str, room_id: str, invitee: str, content: dict[str, Any]) -> str:
+    """Build and authorise the invite, have the invitee's server co-sign it (PUT v2/invite),
+    then persist the doubly signed event through the normal local path."""
+    server = server_of(invitee)
+    rv = room_store.room_version(room_id)
+    assert rv is not None
+    with transaction.atomic():
+        room_store.lock_room(room_id)
+        event = append_local_event(room_id=room_id, room_version=rv, sender=sender,
+                                   event_type=MEMBER, content=content, state_key=invitee)
+        invite_state = invite_state_pdus(room_id)
+    body = {"room_version": rv.identifier, "event": event.pdu, "invite_room_state": invite_state}
+    try:
+        resp = async_to_sync(client.request)(
+            "PUT", server, F2 + "invite/" + client.path_of(room_id, event.event_id), content=body)
+    except client.FederationError as e:
+        raise remote_error([(server, e)], f"invite {invitee}") from None
+    signed = async_to_sync(_their_signature)(server, event, resp)
+    with transaction.atomic():
+        group = room_store.lock_room(room_id)
+        _recheck_against_current(signed)
+        persist_local_event(signed, group)
+        audit_membership_change(signed)
+    return signed.event_id
+
+
+async def _their_signature(server: str, event: Event, resp: Any) -> Event:
+    """Our event with the invitee server's signature added; that signature must verify and the
+    event must otherwise be the one we sent (same reference hash, so the same event id)."""
+    pdu = resp.get("event") if isinstance(resp, dict) else None
+    rv = event.room_version
+    if not isinstance(pdu, dict) or compute_event_id(pdu, rv) != event.event_id:
+        raise MatrixError(502, Errcode.UNKNOWN, f"{server} returned another event")
+    theirs = (pdu.get("signatures") or {}).get(server)
+    if not isinstance(theirs, dict) or not theirs:
+        raise MatrixError(502, Errcode.UNKNOWN, f"{server} did not sign the invite")
+    checked = {**event.pdu, "signatures": {**event.pdu["signatures"], server: theirs}}
+    for key_id in theirs:
+        try:
+            verify_event_signature(checked, rv, server, key_id,
+                                   await get_verify_key(server, key_id))
+            return Event(event.event_id, rv, checked)
+        except (KeyNotFound, SignatureError):
+            continue
+    raise MatrixError(502, Errcode.UNKNOWN, f"{server}'s signature on the invite does not verify")
+
+
+def _recheck_against_current(event: Event) -> None:
+    """The room may have moved on while the invitee's server answered: the invite must still
+    be allowed by the current state."""
+    state = state_store.current_state_ids(event.room_id)
+    keys = {CREATE_KEY, ("m.room.power_levels", ""), ("m.room.join_rules", ""),
+            (MEMBER, event.sender), (MEMBER, event.state_key or "")}
+    ids = {k: state[k] for k in keys if k in state}
+    found = event_store.get_events(ids.values())
+    check_auth(event, {k: found[v] for k, v in ids.items() if v in found})

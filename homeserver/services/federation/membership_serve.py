@@ -11,7 +11,6 @@ it on to the other servers in the room.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -34,8 +33,6 @@ from homeserver.services.sync.rooms import INVITE_STATE_TYPES
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
-
-logger = logging.getLogger(__name__)
 
 MEMBER = "m.room.member"
 AUTHORISING_USER = "join_authorised_via_users_server"
@@ -241,14 +238,8 @@ def _persist_and_forward(origin: str, event: Event) -> dict[tuple[str, str], str
 
 
 def _forward(event: Event, destinations: set[str]) -> None:
-    if not destinations:
-        return
-    try:
-        enqueue_pdu(event, sorted(destinations))
-    except NotImplementedError:
-        # The outbound queue is another engineer's work in progress (issue 7); until it lands
-        # the other servers learn of the event when they next fetch the room's state.
-        logger.warning("federation outbox not available: %s not forwarded", event.event_id)
+    if destinations:
+        enqueue_pdu(event, sorted(destinations))  # in this transaction; sent after commit
 
 
 async def send_join(origin: str, room_id: str, event_id: str, pdu: Any) -> dict[str, Any]:

@@ -30,18 +30,13 @@ from homeserver.protocol.events import Event
 from homeserver.protocol.hashing import compute_event_id
 from homeserver.protocol.identifiers import InvalidIdentifier, RoomAlias, UserID
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
-from homeserver.protocol.signing import SignatureError, sign_event, verify_event_signature
+from homeserver.protocol.signing import sign_event
 from homeserver.services.events.append import (
-    append_local_event,
-    check_auth,
     now_ms,
-    persist_local_event,
 )
 from homeserver.services.events.audit_membership import audit_membership_change
 from homeserver.services.federation import client
-from homeserver.services.federation.keyring import KeyNotFound, get_verify_key
 from homeserver.services.federation.membership_serve import (
-    invite_state_pdus,
     is_resident,
     servers_in_room,
 )
@@ -181,7 +176,7 @@ async def _make(server: str, room_id: str, user_id: str,
     return resp.get("event"), rv
 
 
-def _remote_error(errors: list[tuple[str, Exception]], what: str) -> MatrixError:
+def remote_error(errors: list[tuple[str, Exception]], what: str) -> MatrixError:
     """The most telling failure: a refusal a resident server answered with, else 404/502."""
     for server, e in errors:
         if isinstance(e, MatrixError):
@@ -307,7 +302,7 @@ def join_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[str
         state, chain = _verify_join(join, state, chain)
         _admit(user_id, room_id, server, join, state, chain)
         return room_id
-    raise _remote_error(errors, "join the room")
+    raise remote_error(errors, "join the room")
 
 
 def _admit(user_id: str, room_id: str, server: str, join: Event, state: list[Event],
@@ -389,7 +384,7 @@ def knock_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[st
             notify_after_commit(position, room_ids=[room_id], user_ids=[user_id])
             audit_membership_change(kept)
         return room_id
-    raise _remote_error(errors, "knock on the room")
+    raise remote_error(errors, "knock on the room")
 
 
 # --------------------------------------------------------------------------- leave / reject
@@ -410,7 +405,7 @@ def _remote_leave(user_id: str, room_id: str, servers: list[str], extra: dict[st
         except (client.FederationError, MatrixError) as e:
             logger.info("leave %s via %s failed: %s", room_id, server, e)
             errors.append((server, e))
-    raise _remote_error(errors, "leave the room")
+    raise remote_error(errors, "leave the room")
 
 
 def reject_remote_invite(user_id: str, room_id: str, reason: str | None) -> None:
@@ -455,78 +450,6 @@ def _local_leave(user_id: str, room_id: str, invite_id: str, extra: dict[str, An
         template["prev_events"] = [[invite_id, {}]]
         template["auth_events"] = [[invite_id, {}]]
     return event_from_template(template, rv, room_id, user_id, "leave", extra)
-
-
-# --------------------------------------------------------------------------- invite out
-
-
-def check_invitee_server(sender: str, invitee: str, room_id: str | None) -> None:
-    """REQUIREMENTS.md A_25534: no invite to a server the allow/deny lists refuse (raised as
-    a policy denial, so the service boundary audits it once)."""
-    server = server_of(invitee)
-    rule = decide(server)
-    if rule is not None:
-        raise PolicyDenied(Hook.INVITE, Deny(rule=rule, reason=(
-            f"Federation with {server} is not allowed")),
-            {"actor": sender, "target": invitee, "room_id": room_id or "", "server": server})
-
-
-def invite_remote_user(sender: str, room_id: str, invitee: str, content: dict[str, Any]) -> str:
-    """Build and authorise the invite, have the invitee's server co-sign it (PUT v2/invite),
-    then persist the doubly signed event through the normal local path."""
-    server = server_of(invitee)
-    rv = room_store.room_version(room_id)
-    assert rv is not None
-    with transaction.atomic():
-        room_store.lock_room(room_id)
-        event = append_local_event(room_id=room_id, room_version=rv, sender=sender,
-                                   event_type=MEMBER, content=content, state_key=invitee)
-        invite_state = invite_state_pdus(room_id)
-    body = {"room_version": rv.identifier, "event": event.pdu, "invite_room_state": invite_state}
-    try:
-        resp = async_to_sync(client.request)(
-            "PUT", server, F2 + "invite/" + client.path_of(room_id, event.event_id), content=body)
-    except client.FederationError as e:
-        raise _remote_error([(server, e)], f"invite {invitee}") from None
-    signed = async_to_sync(_their_signature)(server, event, resp)
-    with transaction.atomic():
-        group = room_store.lock_room(room_id)
-        _recheck_against_current(signed)
-        persist_local_event(signed, group)
-        audit_membership_change(signed)
-    return signed.event_id
-
-
-async def _their_signature(server: str, event: Event, resp: Any) -> Event:
-    """Our event with the invitee server's signature added; that signature must verify and the
-    event must otherwise be the one we sent (same reference hash, so the same event id)."""
-    pdu = resp.get("event") if isinstance(resp, dict) else None
-    rv = event.room_version
-    if not isinstance(pdu, dict) or compute_event_id(pdu, rv) != event.event_id:
-        raise MatrixError(502, Errcode.UNKNOWN, f"{server} returned another event")
-    theirs = (pdu.get("signatures") or {}).get(server)
-    if not isinstance(theirs, dict) or not theirs:
-        raise MatrixError(502, Errcode.UNKNOWN, f"{server} did not sign the invite")
-    checked = {**event.pdu, "signatures": {**event.pdu["signatures"], server: theirs}}
-    for key_id in theirs:
-        try:
-            verify_event_signature(checked, rv, server, key_id,
-                                   await get_verify_key(server, key_id))
-            return Event(event.event_id, rv, checked)
-        except (KeyNotFound, SignatureError):
-            continue
-    raise MatrixError(502, Errcode.UNKNOWN, f"{server}'s signature on the invite does not verify")
-
-
-def _recheck_against_current(event: Event) -> None:
-    """The room may have moved on while the invitee's server answered: the invite must still
-    be allowed by the current state."""
-    state = state_store.current_state_ids(event.room_id)
-    keys = {CREATE_KEY, ("m.room.power_levels", ""), ("m.room.join_rules", ""),
-            (MEMBER, event.sender), (MEMBER, event.state_key or "")}
-    ids = {k: state[k] for k in keys if k in state}
-    found = event_store.get_events(ids.values())
-    check_auth(event, {k: found[v] for k, v in ids.items() if v in found})
 
 
 def is_local_user(user_id: str) -> bool:

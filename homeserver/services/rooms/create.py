@@ -19,7 +19,7 @@ from homeserver.protocol.identifiers import RoomAlias as RoomAliasID
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.services.events.append import append_local_event, now_ms, persist_local_event
 from homeserver.services.events.audit_membership import audit_membership_change
-from homeserver.services.federation import remote_membership
+from homeserver.services.federation import invites, remote_membership
 from homeserver.services.rooms.create_content import plan_initial_state
 from homeserver.storage import rooms as room_store
 from homeserver.storage.aliases import alias_exists, create_alias
@@ -85,7 +85,7 @@ def do_create_room(
     remote_invitees = [u for u in invitees if not remote_membership.is_local_user(u)]
     for invitee in remote_invitees:
         # REQUIREMENTS.md A_25534: refused before anything is created.
-        remote_membership.check_invitee_server(creator, invitee, None)
+        invites.check_invitee_server(creator, invitee, None)
     planned = plan_initial_state(request, creator, rv, alias)
     create_content = dict(request.get("creation_content") or {})
     create_content["room_version"] = version
@@ -162,8 +162,7 @@ def do_create_room(
         # Spec: server-server API "Inviting to a room". The room exists whatever the other
         # server answers; a failed invite is logged, as a later /invite would report it.
         try:
-            remote_membership.invite_remote_user(creator, room_id, invitee,
-                                                 _invite_content(request))
+            invites.invite_remote_user(creator, room_id, invitee, _invite_content(request))
         except MatrixError as e:
             logger.warning("createRoom %s: inviting %s failed: %s", room_id, invitee, e.error)
     return room_id

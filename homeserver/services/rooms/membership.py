@@ -16,7 +16,7 @@ from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.identifiers import InvalidIdentifier, UserID
 from homeserver.services.directory.tags import carry_tags_from_predecessor
 from homeserver.services.events.send import check_sender_in_room, do_send_event
-from homeserver.services.federation import remote_membership
+from homeserver.services.federation import invites, remote_membership
 from homeserver.services.federation.membership_serve import is_resident
 from homeserver.storage import state as state_store
 from homeserver.storage.account_data import get_profile
@@ -117,7 +117,7 @@ def do_invite(sender: str, room_id: str, invitee: Any, reason: Any = None) -> No
     )
     remote = not remote_membership.is_local_user(invitee)
     if remote:
-        remote_membership.check_invitee_server(sender, invitee, room_id)
+        invites.check_invitee_server(sender, invitee, room_id)
     current = state_store.membership_of(room_id, invitee)
     if current and current[0] in ("join", "ban"):
         raise MatrixError(
@@ -130,7 +130,7 @@ def do_invite(sender: str, room_id: str, invitee: Any, reason: Any = None) -> No
     if remote:
         # Spec: server-server API "Inviting to a room": the invitee's server co-signs first.
         check_sender_in_room(room_id, sender)
-        remote_membership.invite_remote_user(
+        invites.invite_remote_user(
             sender, room_id, invitee, _member_content("invite", reason)
         )
         return
