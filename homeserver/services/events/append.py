@@ -155,6 +155,7 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
         room_store.set_current_state_group(room_id, group)
         if event.type == "m.room.member":
             memberships[event.state_key or ""] = event.content.get("membership", "")
+    _enqueue_for_federation(event)  # before the position: see below
     position = _stream_position()
     event_store.persist_event(
         event, stream_ordering=position, state_group=group, replaces_state=replaces
@@ -166,19 +167,21 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
     # Spec "Push Notifications" server behaviour: counts change in the same transaction.
     record_push_actions(event, position)
-    _enqueue_for_federation(event)
     users = list(memberships) if memberships else []
     notify_after_commit(position, room_ids=[room_id], user_ids=users)
     return group
 
 
 def _enqueue_for_federation(event: Event) -> None:
-    """Queue the event for every other server with a joined member (current state after the
-    event), and for a remote member's server when they leave, are kicked or banned, so it learns
-    they are out (spec: server-server API "Transactions", "PDUs"). Invites of remote users go
-    through /invite (spec "Inviting to a room"), not from here."""
+    """Queue the event for every other server with a joined member once the event applies, and
+    for a remote member's server when they leave, are kicked or banned, so it learns they are
+    out (spec: server-server API "Transactions", "PDUs"). Runs before the current state moves
+    (and before the stream position's lock is taken), so the joined servers are read from the
+    state before the event, plus the target's server of a join/leave/ban: the same set.
+    Invites of remote users go through /invite (spec "Inviting to a room"), not from here."""
     destinations = outbox_store.servers_in_room(event.room_id)
-    if event.type == "m.room.member" and event.content.get("membership") in ("leave", "ban"):
+    if event.type == "m.room.member" and event.content.get("membership") in (
+            "join", "leave", "ban"):
         target = event.state_key or ""
         if ":" in target:
             destinations.add(target.split(":", 1)[1])
