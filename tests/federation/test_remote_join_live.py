@@ -252,3 +252,30 @@ def test_palisade_user_invites_synapse_user_who_joins(synapse, peer_a):
     sam.post(C + f"/rooms/{q(room_id)}/join")
     wait_for("sam joined on palisade",
              lambda: membership_on(gus, room_id, sam.user_id) == "join")
+
+
+def test_synapse_user_rejects_palisade_invite(synapse, peer_a):
+    gus, sam = user(peer_a, "gus"), user(synapse, "sam")
+    room_id = gus.post(C + "/createRoom", {"preset": "private_chat"})["room_id"]
+    gus.post(C + f"/rooms/{q(room_id)}/invite", {"user_id": sam.user_id})
+    wait_for("palisade's invite on synapse", lambda: room_id in sync(sam)["rooms"]["invite"])
+    sam.post(C + f"/rooms/{q(room_id)}/leave")  # Synapse: make_leave/send_leave to us
+    wait_for("sam's rejection on palisade",
+             lambda: membership_on(gus, room_id, sam.user_id) == "leave")
+
+
+def test_synapse_user_knocks_on_palisade_room_and_palisade_user_on_synapse_room(synapse, peer_a):
+    gus, sam = user(peer_a, "gus"), user(synapse, "sam")
+    knock_rules = [{"type": "m.room.join_rules", "state_key": "",
+                    "content": {"join_rule": "knock"}}]
+    ours = gus.post(C + "/createRoom", {"preset": "private_chat",
+                                        "initial_state": knock_rules})["room_id"]
+    sam.post(C + f"/knock/{q(ours)}", {"reason": "hi"}, params={"via": peer_a.server_name})
+    assert membership_on(gus, ours, sam.user_id) == "knock"
+    theirs = sam.post(C + "/createRoom", {"preset": "private_chat", "name": "Synapse clinic",
+                                          "initial_state": knock_rules})["room_id"]
+    gus.post(C + f"/knock/{q(theirs)}", params={"via": synapse.server_name})
+    knock = sync(gus)["rooms"]["knock"][theirs]["knock_state"]["events"]
+    assert any(e["type"] == "m.room.name" and e["content"]["name"] == "Synapse clinic"
+               for e in knock)
+    wait_for("gus's knock on synapse", lambda: membership_on(sam, theirs, gus.user_id) == "knock")
