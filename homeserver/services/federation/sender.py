@@ -15,7 +15,8 @@ Where it runs (`schedule`): with Redis, as Celery tasks (tasks/federation.py) on
 celery_queue`; without Redis (the embedded default, where Celery would run tasks eagerly inside
 the request), on a daemon thread, so a request never waits for a remote server. Restarts: the
 queue is in the database; a worker's start and Celery beat's periodic sweep (`sweep`) kick every
-destination with due rows; a crashed sender's lease expires after request_timeout + LEASE_MARGIN.
+destination with due rows (embedded: a sweeper thread, started with the process's first
+delivery); a crashed sender's lease expires after request_timeout + LEASE_MARGIN_S.
 """
 
 from __future__ import annotations
@@ -79,9 +80,40 @@ def _run_in_thread(delay: float, destination: str) -> None:
     timer.start()
 
 
+_sweeper_lock = threading.Lock()
+_sweeper_pid: int | None = None
+
+
+def _ensure_embedded_sweeper() -> None:
+    """Embedded mode has no Celery beat: the first delivery a process schedules also starts a
+    daemon thread there that sweeps the queue every sweep_interval_seconds (retries whose timer
+    died with an earlier process, kicks that found a dead sender's lease)."""
+    global _sweeper_pid
+    if _sweeper_pid == os.getpid():
+        return
+    with _sweeper_lock:
+        if _sweeper_pid == os.getpid():
+            return
+        _sweeper_pid = os.getpid()
+        threading.Thread(target=_sweep_forever, daemon=True,
+                         name="palisade-outbound-sweep").start()
+
+
+def _sweep_forever() -> None:
+    while True:
+        time.sleep(settings.PALISADE.federation.sweep_interval_seconds)
+        try:
+            sweep()
+        except Exception:
+            logger.exception("federation outbound sweep failed")
+        finally:
+            connections.close_all()  # this thread's connections only
+
+
 def schedule(destination: str, delay: float = 0.0) -> None:
     """Run `deliver(destination)` after `delay` seconds, off the request path."""
     if _in_process():
+        _ensure_embedded_sweeper()
         _run_in_thread(delay, destination)
         return
     from homeserver.tasks.federation import deliver_task
