@@ -237,34 +237,36 @@ async def nio_send(client: nio.AsyncClient, room_id: str, body: str) -> str:
     return resp.event_id
 
 
+@pytest.mark.parametrize("host", ["synapse", "palisade"])
 async def test_encrypted_conversation_between_synapse_and_palisade_users(
-        synapse, palisade_peer, tmp_path):
-    """Alice (Synapse) and Bob (Palisade), each with a real E2EE client, share a Megolm room on
-    Synapse: Bob is invited and joins over federation, device keys are queried and one-time keys
-    claimed across the servers, room keys travel as Olm-encrypted to-device messages, and each
-    side decrypts the other's messages to the exact text. Palisade holds only ciphertext.
-    Spec: client-server API "End-to-end encryption"; server-server API "End-to-End Encryption",
-    "Send-to-device messaging", "Joining Rooms"."""
-    await asyncio.to_thread(synapse.register_user, "alice-e2ee", PASSWORD)
-    bob_account = await asyncio.to_thread(palisade_peer.register, "bob-e2ee", PASSWORD)
-    alice = await nio_device(synapse.base_url, f"@alice-e2ee:{synapse.server_name}",
-                             tmp_path / "alice", "alice-laptop")
-    bob = await nio_device(palisade_peer.base_url, bob_account.user_id, tmp_path / "bob",
-                           "bob-phone")
+        synapse, palisade_peer, tmp_path, host):
+    """Alice (Synapse) and Bob (Palisade), each with a real E2EE client, share a Megolm room
+    created on `host`: the other is invited and joins over federation, device keys are queried
+    and one-time keys claimed across the servers, room keys travel as Olm-encrypted to-device
+    messages, and each side decrypts the other's messages to the exact text. Palisade holds
+    only ciphertext. Spec: client-server API "End-to-end encryption"; server-server API
+    "End-to-End Encryption", "Send-to-device messaging", "Joining Rooms", "Inviting to a room"."""
+    alice_id = (await asyncio.to_thread(synapse.register_user, f"alice-e2ee-{host}",
+                                        PASSWORD))["user_id"]
+    bob_id = (await asyncio.to_thread(palisade_peer.register, f"bob-e2ee-{host}",
+                                      PASSWORD)).user_id
+    alice = await nio_device(synapse.base_url, alice_id, tmp_path / "alice", "alice-laptop")
+    bob = await nio_device(palisade_peer.base_url, bob_id, tmp_path / "bob", "bob-phone")
+    creator, guest = (alice, bob) if host == "synapse" else (bob, alice)
     try:
-        created = await alice.room_create(
-            name="Ward 7 (encrypted)", invite=[bob.user_id],
+        created = await creator.room_create(
+            name=f"Ward 7 on {host} (encrypted)", invite=[guest.user_id],
             initial_state=[{"type": "m.room.encryption", "state_key": "",
                             "content": {"algorithm": MEGOLM}}])
         assert isinstance(created, nio.RoomCreateResponse), created
         room_id = created.room_id
 
-        await nio_sync_until(bob, lambda r: room_id in r.rooms.invite)
-        joined = await bob.join(room_id)
+        await nio_sync_until(guest, lambda r: room_id in r.rooms.invite)
+        joined = await guest.join(room_id)
         assert isinstance(joined, nio.JoinResponse), joined
-        await nio_sync_until(bob, lambda r: room_id in r.rooms.join)
-        await nio_sync_until(alice, lambda r: room_id in alice.rooms
-                             and bob.user_id in alice.rooms[room_id].users)
+        await nio_sync_until(guest, lambda r: room_id in r.rooms.join)
+        await nio_sync_until(creator, lambda r: room_id in creator.rooms
+                             and guest.user_id in creator.rooms[room_id].users)
 
         first = await nio_send(alice, room_id, "BP 120/80, no allergies (from Synapse)")
         assert await nio_decrypted(bob, room_id, first) == \
