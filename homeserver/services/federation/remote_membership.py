@@ -283,7 +283,7 @@ def _verify_join(join: Event, state: list[Event], chain: list[Event]
 def join_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[str, Any]) -> str:
     """make_join + send_join through the first server that works, then store the room."""
     servers = _candidates(room_id, user_id, via)
-    ctx = {"actor": user_id, "target": room_id, "room_id": room_id}
+    ctx = {"actor": user_id, "target": room_id, "room_id": room_id, "servers": servers}
     _refused_by_allow_list(servers, ctx, Hook.JOIN_REMOTE_ROOM)
     errors: list[tuple[str, Exception]] = []
     for server in servers:
@@ -353,7 +353,7 @@ def knock_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[st
     from homeserver.services.federation.invites import stripped_invite_state
 
     servers = _candidates(room_id, user_id, via)
-    ctx = {"actor": user_id, "target": room_id, "room_id": room_id}
+    ctx = {"actor": user_id, "target": room_id, "room_id": room_id, "servers": servers}
     _refused_by_allow_list(servers, ctx, Hook.JOIN_REMOTE_ROOM)
     errors: list[tuple[str, Exception]] = []
     for server in servers:
