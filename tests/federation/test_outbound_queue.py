@@ -339,3 +339,19 @@ def test_a_worker_start_frees_leases_of_dead_senders_on_its_host_only():
     assert outbox_store.claim("dead.example", "new-owner", sender.now_ms(), 1000)
     assert not outbox_store.claim("alive.example", "new-owner", sender.now_ms(), 1000)
     assert not outbox_store.claim("elsewhere.example", "new-owner", sender.now_ms(), 1000)
+
+
+def test_backoff_doubles_per_failure_up_to_the_cap(settings):
+    from homeserver.services.federation.sender import backoff_seconds
+
+    configure(settings, federation={"retry_initial_seconds": 10, "retry_max_seconds": 3600})
+    assert [backoff_seconds(n) for n in (1, 2, 3, 4, 9, 20)] == [10, 20, 40, 80, 2560, 3600]
+
+
+@pytest.mark.parametrize("key", ["RETRY_INITIAL_SECONDS", "RETRY_MAX_SECONDS",
+                                 "SWEEP_INTERVAL_SECONDS"])
+def test_queue_settings_must_be_positive(key):
+    from homeserver.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=key.lower()):
+        load_config(None, environ={f"PALISADE__FEDERATION__{key}": "0"})
