@@ -50,6 +50,13 @@ def server_joined_to(room_id: str, server: str) -> bool:
     ).exists()
 
 
+def users_in_any_room(user_ids: Iterable[str]) -> set[str]:
+    """Those of these users who are joined to at least one room this server holds. One query."""
+    return set(CurrentState.objects.filter(
+        type="m.room.member", membership="join", state_key__in=list(user_ids),
+    ).values_list("state_key", flat=True).distinct())
+
+
 def is_joined(room_id: str, user_id: str) -> bool:
     return CurrentState.objects.filter(
         room_id=room_id, type="m.room.member", membership="join", state_key=user_id

@@ -192,4 +192,5 @@ def forget_unshared(user_ids: list[str]) -> None:
 
 
 def shares_room_here(user_ids: list[str]) -> set[str]:
-    return {u for u in user_ids if state_store.rooms_for_user(u)}
+    """The remote users joined to a room here (every room here has one of our users)."""
+    return store.users_in_any_room(user_ids)
