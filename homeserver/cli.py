@@ -80,6 +80,11 @@ def _setup_django(migrate: bool) -> object:
     from homeserver.services.startup import record_config_loaded
 
     record_config_loaded()
+    from django.db import connections
+
+    # The supervisor only waits for its workers: hold no connection (nor a pool) meanwhile.
+    for conn in connections.all(initialized_only=True):
+        conn.close_pool() if hasattr(conn, "close_pool") else conn.close()
     return settings.PALISADE
 
 

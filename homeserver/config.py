@@ -49,6 +49,12 @@ class DatabaseConfig(_Section):
     # sqlite:///relative/or/absolute/path or postgresql://user:pass@host:port/dbname
     url: str = "sqlite:///data/palisade.sqlite3"
     conn_max_age: int = Field(default=60, ge=0)
+    # PostgreSQL only: a bounded connection pool per server process (Django's native psycopg
+    # pool). 0 turns it off (then conn_max_age applies: one connection per request thread).
+    pool_max_size: int = Field(default=10, ge=0)
+    pool_min_size: int = Field(default=1, ge=0)
+    # Seconds a request waits for a free pooled connection before it fails.
+    pool_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("url")
     @classmethod

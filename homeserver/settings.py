@@ -120,6 +120,20 @@ def _databases() -> dict:
         db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"palisade-test-{os.getpid()}.db")}
     else:
         db["CONN_HEALTH_CHECKS"] = True
+        cfg = PALISADE.database
+        if cfg.pool_max_size > 0:
+            # Database pool: a bounded psycopg pool per process. Django takes a connection from
+            # it when a request (thread) first queries and gives it back when the request ends
+            # (connection.close()), so load can never open more than pool_max_size connections
+            # per process, and requests stop paying a new PostgreSQL backend each. Pooling
+            # requires CONN_MAX_AGE = 0; health checks are the pool's job then.
+            db["CONN_MAX_AGE"] = 0
+            db["CONN_HEALTH_CHECKS"] = False
+            db.setdefault("OPTIONS", {})["pool"] = {
+                "min_size": min(cfg.pool_min_size, cfg.pool_max_size),
+                "max_size": cfg.pool_max_size,
+                "timeout": cfg.pool_timeout,
+            }
     return {"default": db}
 
 

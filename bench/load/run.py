@@ -313,6 +313,9 @@ def main() -> int:
                         "default of 60 s every request thread keeps a connection open and 16 "
                         "concurrent senders exhaust PostgreSQL's max_connections=100; "
                         "'default' leaves Palisade's own default)")
+    p.add_argument("--palisade-pool-max-size", default="default",
+                   help="Palisade's database.pool_max_size (connections per worker process; "
+                        "'default' leaves Palisade's own, 0 turns the pool off)")
     p.add_argument("--synapse-venv", default=SYNAPSE_VENV_DEFAULT)
     p.add_argument("--presence", choices=("on", "off"), default="on",
                    help="presence in both servers (default on: both servers' default)")
@@ -366,7 +369,9 @@ def main() -> int:
                                         conn_max_age=None if args.palisade_conn_max_age
                                         == "default" else int(args.palisade_conn_max_age),
                                         snapshot=not args.no_snapshot,
-                                        presence=args.presence == "on")
+                                        presence=args.presence == "on",
+                                        pool_max_size=None if args.palisade_pool_max_size
+                                        == "default" else int(args.palisade_pool_max_size))
             else:
                 server = start_synapse(args.pg_url, args.synapse_venv,
                                        presence=args.presence == "on")
@@ -391,7 +396,8 @@ def main() -> int:
     table, rows = ratio_table(results)
     print()
     print(f"Palisade: {args.workers} uvicorn workers, Redis {args.redis_url}, "
-          f"database.conn_max_age {args.palisade_conn_max_age}; "
+          f"database.conn_max_age {args.palisade_conn_max_age}, "
+          f"pool_max_size {args.palisade_pool_max_size}; "
           "Synapse: single process; both on PostgreSQL "
           f"{args.pg_url.rsplit('@', 1)[-1]}; load generator: one httpx asyncio process")
     print(table)

@@ -256,12 +256,12 @@ def snapshot_source(dest_parent: Path) -> dict[str, str]:
 
 def start_palisade(pg_url: str, redis_url: str, workers: int,
                    conn_max_age: int | None = None, snapshot: bool = True,
-                   presence: bool = True) -> Server:
+                   presence: bool = True, pool_max_size: int | None = None) -> Server:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="palisade-bench-"))
     source = snapshot_source(workdir) if snapshot else {"path": str(REPO_ROOT)}
     code_dir = Path(source["path"])
-    db_name, db_url = create_database(pg_url, "bench_palisade", c_collation=False)
+    db_name, db_url = create_database(pg_url, "palisade_perf_load_p", c_collation=False)
     secret = secrets.token_urlsafe(24)
     server = Server(
         kind="palisade", base_url=f"http://127.0.0.1:{port}", server_name=f"127.0.0.1:{port}",
@@ -281,6 +281,8 @@ def start_palisade(pg_url: str, redis_url: str, workers: int,
     lines += ["", "[database]", f"url = {_toml(db_url)}"]
     if conn_max_age is not None:
         lines.append(f"conn_max_age = {conn_max_age}")
+    if pool_max_size is not None:
+        lines.append(f"pool_max_size = {pool_max_size}")
     lines += [
               "", "[redis]", f"url = {_toml(redis_url)}",
               "", "[rate_limits]", "enabled = false",
@@ -300,6 +302,7 @@ def start_palisade(pg_url: str, redis_url: str, workers: int,
     server.details = {"command": " ".join(cmd), "redis": redis_url, "workers": workers,
                       "asgi_server": "uvicorn (palisade serve)",
                       "conn_max_age": "default" if conn_max_age is None else conn_max_age,
+                      "pool_max_size": "default" if pool_max_size is None else pool_max_size,
                       "source": source, "presence": presence}
     with server.log_path.open("wb") as log:
         server.process = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=log,
@@ -345,7 +348,7 @@ def start_synapse(pg_url: str, venv: str, *, presence: bool = True) -> Server:
     py = ensure_synapse_venv(venv)
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="synapse-bench-"))
-    db_name, _ = create_database(pg_url, "bench_synapse", c_collation=True)
+    db_name, _ = create_database(pg_url, "palisade_perf_load_s", c_collation=True)
     secret = secrets.token_urlsafe(24)
     server = Server(
         kind="synapse", base_url=f"http://127.0.0.1:{port}", server_name=f"127.0.0.1:{port}",

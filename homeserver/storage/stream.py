@@ -26,3 +26,11 @@ def next_stream_positions(n: int = 1) -> int:
 def current_stream_position() -> int:
     value = StreamCounter.objects.filter(name=MAIN).values_list("value", flat=True).first()
     return value or 0
+
+
+def release_connection() -> None:
+    """Give this thread's connection back to the pool before a long wait that needs none (a
+    /sync long-poll), so parked clients never hold pooled connections. Without a pool (SQLite,
+    pool_max_size = 0) it does nothing."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()

@@ -23,7 +23,7 @@ from homeserver.services.sync.providers import SectionProvider, load_providers
 from homeserver.storage import events as event_store
 from homeserver.storage import state as state_store
 from homeserver.storage.account_data import account_data_changes
-from homeserver.storage.stream import current_stream_position
+from homeserver.storage.stream import current_stream_position, release_connection
 from homeserver.storage.txns import txn_ids_for
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
@@ -168,6 +168,7 @@ async def sync(req: SyncRequest, timeout_ms: int) -> dict[str, Any]:
             remaining = deadline - time.monotonic()
             if changed or remaining <= 0:
                 return resp
+            await sync_to_async(release_connection)()  # parked: hold no pooled connection
             try:
                 await asyncio.wait_for(waiter.event.wait(), remaining)
             except TimeoutError:
