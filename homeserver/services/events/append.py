@@ -155,14 +155,16 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
         room_store.set_current_state_group(room_id, group)
         if event.type == "m.room.member":
             memberships[event.state_key or ""] = event.content.get("membership", "")
+    # Writes that need no stream position come first: the position's row lock is held until
+    # COMMIT and serialises every send on the server, so it is taken as late as possible.
+    if event.type == "m.room.redaction" and event.redacts:
+        event_store.mark_redacted(event.redacts, event.event_id)
+    event_store.replace_forward_extremities(room_id, event.prev_event_ids, event.event_id)
     _enqueue_for_federation(event)  # before the position: see below
     position = _stream_position()
     event_store.persist_event(
         event, stream_ordering=position, state_group=group, replaces_state=replaces
     )
-    if event.type == "m.room.redaction" and event.redacts:
-        event_store.mark_redacted(event.redacts, event.event_id)
-    event_store.replace_forward_extremities(room_id, event.prev_event_ids, event.event_id)
     if delta:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
     # Spec "Push Notifications" server behaviour: counts change in the same transaction.

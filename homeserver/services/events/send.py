@@ -91,9 +91,9 @@ def do_send_event(
             )
             if event.type == "m.room.canonical_alias" and event.state_key == "":
                 check_canonical_alias(room_id, event.content)  # after auth: 403 comes first
-            persist_local_event(event, state_group)
-            if txn_id is not None:
+            if txn_id is not None:  # before persisting: it needs no stream position
                 record_txn(sender, device_id or "", path_key, txn_id, event.event_id, now_ms())
+            persist_local_event(event, state_group)
             if event.type == "m.room.member":
                 audit_membership_change(event)
             return event.event_id
