@@ -456,3 +456,23 @@ def test_edus_between_synapse_and_palisade_in_a_shared_room(synapse, palisades):
                lambda g: login["device_id"] in g["device_keys"].get(bob.user_id, {}))
     device = got["device_keys"][bob.user_id][login["device_id"]]
     verify_by_device(device, bob.user_id, login["device_id"], new.keys.ed25519_public)
+
+
+@inproc
+async def test_servers_off_the_allow_list_are_never_asked(api, settings):
+    from tests.accounts.conftest import configure
+
+    configure(settings, federation={"allow_list": ("friend.example",)})
+    alice = await login_device(api, await amake_user())
+    blocked = "blocked.example"
+    r = await api.call("GET", f"/profile/{quote('@bob:' + blocked, safe='')}", token=alice.token)
+    assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+    r = await api.call("GET", f"/directory/room/{quote('#room:' + blocked, safe='')}")
+    assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+    r = await api.call("POST", "/keys/query", {"device_keys": {f"@bob:{blocked}": []}},
+                       token=alice.token)
+    assert r.status_code == 200
+    assert r.json()["failures"][blocked]["status"] == 403
+    r = await api.call("POST", "/keys/claim", {"one_time_keys": {
+        f"@bob:{blocked}": {"D": "signed_curve25519"}}}, token=alice.token)
+    assert r.json()["failures"][blocked]["status"] == 403

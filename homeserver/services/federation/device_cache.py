@@ -163,6 +163,8 @@ def _store_fetched(fetched: CachedDeviceList) -> None:
             if had is not None:
                 store.forget_device_lists([fetched.user_id])
             return
+        if had is not None and not had[1] and had[0] > fetched.stream_id:
+            return  # an update newer than this answer was applied meanwhile
         store.replace_device_list(fetched.user_id, fetched.stream_id,
                                   fetched.devices.values(), fetched.cross_signing, now_ms())
         if had is not None and had[1]:
