@@ -376,3 +376,23 @@ async def test_old_to_device_message_ids_are_pruned(api, alice, monkeypatch):
     ids = await sync_to_async(lambda: sorted(
         InboundToDevice.objects.values_list("message_id", flat=True)))()
     assert ids == ["new"]
+
+
+async def test_active_users_presence_is_resent_before_other_servers_time_it_out(api, alice):
+    from django.core.cache import cache
+
+    user, tok = alice
+    room = await public_room(api, tok)
+    await join_remote(room, CAROL)
+    r = await api.call("PUT", f"/presence/{user}/status", {"presence": "online"}, token=tok)
+    assert r.status_code == 200
+    assert len(await queued("m.presence")) == 1
+    await sync(api, tok)                      # active, unchanged, just sent: nothing new
+    assert len(await queued("m.presence")) == 1
+    # 25 minutes later (the markers have expired), the next /sync re-sends it.
+    await sync_to_async(cache.delete_many)([f"palisade:presence:federated:{user}",
+                                            f"palisade:presence:{user}"])
+    await sync(api, tok)
+    sent = await queued("m.presence")
+    assert len(sent) == 2
+    assert sent[-1][1]["push"][0]["presence"] == "online"

@@ -11,10 +11,11 @@ a room, with `stream_id` and the previous update as `prev_id`) and "End-to-End E
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 
 from homeserver.effects.federation_outbox import enqueue_edu
 from homeserver.services.e2ee.cross_signing_query import with_signatures
@@ -22,6 +23,9 @@ from homeserver.storage import e2ee_cross_signing as cs_store
 from homeserver.storage import e2ee_keys as key_store
 from homeserver.storage import federation_edus as store
 from homeserver.storage import federation_outbox as outbox_store
+
+# Re-send an active user's presence at least this often (below Synapse's 30 min timeout).
+PRESENCE_REFRESH_S = 25 * 60
 
 
 def _remote(servers: Iterable[str]) -> list[str]:
@@ -61,6 +65,20 @@ def send_presence(user_id: str, content: dict[str, Any]) -> None:
     destinations = _remote(store.servers_sharing_room(user_id))
     if destinations:
         enqueue_edu("m.presence", {"push": [{"user_id": user_id, **content}]}, destinations)
+    # Also when nobody listens: the refresh then asks again only every PRESENCE_REFRESH_S.
+    cache.set(_presence_sent_key(user_id), 1, PRESENCE_REFRESH_S)
+
+
+def refresh_presence(user_id: str, content: Callable[[], dict[str, Any]]) -> None:
+    """Re-send an active user's unchanged presence when none was sent for PRESENCE_REFRESH_S:
+    receiving servers expire remote presence they stop hearing about (Synapse after 30 min).
+    Costs one cache read; called at most once a minute per user (presence.bump_for_sync)."""
+    if cache.get(_presence_sent_key(user_id)) is None:
+        send_presence(user_id, content())
+
+
+def _presence_sent_key(user_id: str) -> str:
+    return f"palisade:presence:federated:{user_id}"
 
 
 def send_device_list_updates(user_id: str, device_ids: Iterable[str]) -> None:

@@ -85,6 +85,9 @@ def _write(user_id: str, state: str, status_msg: str | None, active: bool) -> No
     if unchanged:
         if active:
             presence_store.touch(user_id, now)
+            # Other servers time out presence they do not hear about: remind them.
+            edus_out.refresh_presence(user_id, lambda: presence_content(
+                PresenceRow(user_id, state, status_msg, now, row.stream_ordering), now))
         return
     position = next_stream_positions(1)
     presence_store.put_presence(user_id, state, status_msg, last_active, position)
