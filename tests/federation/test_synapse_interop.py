@@ -287,3 +287,90 @@ async def test_encrypted_conversation_between_synapse_and_palisade_users(
     finally:
         await alice.close()
         await bob.close()
+
+
+# --- redactions and membership sanctions across the federation --------------------------------
+
+C = "/_matrix/client/v3"
+
+
+def q(s: str) -> str:
+    return quote(s, safe="")
+
+
+def shared_public_room(synapse_user, palisade_user, synapse_server_name: str) -> str:
+    """A public room on Synapse that the Palisade user joined over federation."""
+    room_id = synapse_user.post(C + "/createRoom", {"preset": "public_chat"})["room_id"]
+    palisade_user.post(C + f"/join/{q(room_id)}", params={"server_name": synapse_server_name})
+    joined = poll(lambda: synapse_user.get(C + f"/rooms/{q(room_id)}/joined_members")["joined"],
+                  lambda members: palisade_user.user_id in members)
+    assert palisade_user.user_id in joined
+    return room_id
+
+
+def event_on(client, room_id: str, event_id: str):
+    r = client.get(C + f"/rooms/{q(room_id)}/event/{q(event_id)}", expect=None)
+    return r.json() if r.status_code == 200 else None
+
+
+def membership_of(client, room_id: str, user_id: str) -> str | None:
+    r = client.get(C + f"/rooms/{q(room_id)}/state/m.room.member/{q(user_id)}", expect=None)
+    return r.json().get("membership") if r.status_code == 200 else None
+
+
+def test_redactions_cross_both_ways(synapse, palisade_peer):
+    """A redaction made on either server strips the event's content on the other.
+    Spec: client-server API "Redactions"; rooms v11 "Redactions" (the redaction algorithm)."""
+    sam = synapse.client(synapse.register_user("sam-redact", PASSWORD))
+    fay = palisade_peer.register("fay-redact", PASSWORD)
+    room_id = shared_public_room(sam, fay, synapse.server_name)
+
+    from_synapse = sam.put(C + f"/rooms/{q(room_id)}/send/m.room.message/r1",
+                           {"msgtype": "m.text", "body": "wrong ward number"})["event_id"]
+    seen = poll(lambda: event_on(fay, room_id, from_synapse), lambda ev: ev is not None)
+    assert seen and seen["content"]["body"] == "wrong ward number"
+    sam.put(C + f"/rooms/{q(room_id)}/redact/{q(from_synapse)}/x1", {"reason": "typo"})
+    redacted = poll(lambda: event_on(fay, room_id, from_synapse),
+                    lambda ev: ev is not None and ev["content"] == {})
+    assert redacted is not None and redacted["content"] == {}, redacted
+    assert redacted["unsigned"]["redacted_because"]["sender"] == sam.user_id
+
+    from_palisade = fay.put(C + f"/rooms/{q(room_id)}/send/m.room.message/r2",
+                            {"msgtype": "m.text", "body": "sent to the wrong room"})["event_id"]
+    seen = poll(lambda: event_on(sam, room_id, from_palisade), lambda ev: ev is not None)
+    assert seen and seen["content"]["body"] == "sent to the wrong room"
+    fay.put(C + f"/rooms/{q(room_id)}/redact/{q(from_palisade)}/x2", {})
+    redacted = poll(lambda: event_on(sam, room_id, from_palisade),
+                    lambda ev: ev is not None and ev["content"] == {})
+    assert redacted is not None and redacted["content"] == {}, redacted
+    # And on Palisade itself.
+    assert event_on(fay, room_id, from_palisade)["content"] == {}
+
+
+def test_kick_and_ban_by_synapse_room_admin(synapse, palisade_peer):
+    """Spec: client-server API "Room membership" (kick, ban); server-server API
+    "Joining Rooms" (a banned user's server is refused make_join)."""
+    sam = synapse.client(synapse.register_user("sam-mod", PASSWORD))
+    fay = palisade_peer.register("fay-mod", PASSWORD)
+    room_id = shared_public_room(sam, fay, synapse.server_name)
+
+    sam.post(C + f"/rooms/{q(room_id)}/kick", {"user_id": fay.user_id, "reason": "test"})
+    assert poll(lambda: membership_of(fay, room_id, fay.user_id),
+                lambda m: m == "leave") == "leave"
+    poll(lambda: fay.get(C + "/joined_rooms")["joined_rooms"], lambda r: room_id not in r)
+    assert room_id not in fay.get(C + "/joined_rooms")["joined_rooms"]
+
+    # A kick is not a ban: the room is public, she can come back.
+    fay.post(C + f"/join/{q(room_id)}", params={"server_name": synapse.server_name})
+    assert poll(lambda: membership_of(sam, room_id, fay.user_id),
+                lambda m: m == "join") == "join"
+
+    sam.post(C + f"/rooms/{q(room_id)}/ban", {"user_id": fay.user_id, "reason": "test"})
+    assert poll(lambda: membership_of(fay, room_id, fay.user_id),
+                lambda m: m == "ban") == "ban"
+    r = fay.post(C + f"/join/{q(room_id)}", params={"server_name": synapse.server_name},
+                 expect=None)
+    assert r.status_code == 403, r.text
+    assert r.json()["errcode"] == "M_FORBIDDEN"
+    assert room_id not in fay.get(C + "/joined_rooms")["joined_rooms"]
+    assert membership_of(sam, room_id, fay.user_id) == "ban"
