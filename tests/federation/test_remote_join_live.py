@@ -111,6 +111,17 @@ def test_invite_across_join_and_talk_both_ways(peer_a, peer_b):
     bob.post(C + f"/rooms/{q(room_id)}/leave")
     wait_for("bob's leave on A", lambda: membership_on(alice, room_id, bob.user_id) == "leave")
 
+    # Back again: B still holds the room's old state; the new join goes through A as before.
+    alice.put(C + f"/rooms/{q(room_id)}/state/m.room.topic", {"topic": "while bob was away"})
+    alice.post(C + f"/rooms/{q(room_id)}/invite", {"user_id": bob.user_id})
+    wait_for("the second invite", lambda: room_id in sync(bob)["rooms"]["invite"])
+    assert bob.post(C + f"/join/{q(room_id)}")["room_id"] == room_id
+    assert membership_on(alice, room_id, bob.user_id) == "join"
+    assert bob.get(C + f"/rooms/{q(room_id)}/state/m.room.topic/")["topic"] == "while bob was away"
+    bob.put(C + f"/rooms/{q(room_id)}/send/m.room.message/t3",
+            {"msgtype": "m.text", "body": "back on B"})
+    wait_for("bob's message after rejoining", lambda: "back on B" in timeline_bodies(alice, room_id))
+
 
 def test_join_public_room_by_alias_on_another_server(peer_a, peer_b):
     alice, bob = user(peer_a, "alice"), user(peer_b, "bob")
