@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 
 from homeserver.models import CurrentState, OutboundDestination, OutboundItem
 
@@ -88,29 +87,29 @@ def release(destination: str, owner: str) -> None:
 
 def next_batch(destination: str, max_pdus: int, max_edus: int) -> Batch | None:
     """The transaction to send next: the rows already stamped with a txn id (a retry re-sends
-    exactly them), else the next rows in queue order up to the limits, stamped now."""
-    with transaction.atomic():
-        first = (OutboundItem.objects.filter(destination=destination).exclude(txn_id=None)
-                 .order_by("id").values_list("txn_id", flat=True).first())
-        if first is not None:
-            pinned = list(OutboundItem.objects.filter(destination=destination, txn_id=first)
-                          .order_by("id").values_list("id", "kind", "json"))
-            return _batch(first, pinned)
-        candidates = (OutboundItem.objects.filter(destination=destination).order_by("id")
-                      .values_list("id", "kind", "json", "created_ts")[: max_pdus + max_edus])
-        chosen, counts = [], {PDU: 0, EDU: 0}
-        for row in candidates:
-            limit = max_pdus if row[1] == PDU else max_edus
-            if counts[row[1]] >= limit:
-                break  # stop at the first item that does not fit: queue order is kept
-            counts[row[1]] += 1
-            chosen.append(row)
-        if not chosen:
-            return None
-        # Derived from the rows: the first row's enqueue time and id, unique for this server.
-        txn_id = f"{chosen[0][3]}.{chosen[0][0]}"
-        OutboundItem.objects.filter(id__in=[r[0] for r in chosen]).update(txn_id=txn_id)
-        return _batch(txn_id, chosen)
+    exactly them), else the next rows in queue order up to the limits, stamped now. Inside the
+    caller's transaction."""
+    first = (OutboundItem.objects.filter(destination=destination).exclude(txn_id=None)
+             .order_by("id").values_list("txn_id", flat=True).first())
+    if first is not None:
+        pinned = list(OutboundItem.objects.filter(destination=destination, txn_id=first)
+                      .order_by("id").values_list("id", "kind", "json"))
+        return _batch(first, pinned)
+    candidates = (OutboundItem.objects.filter(destination=destination).order_by("id")
+                  .values_list("id", "kind", "json", "created_ts")[: max_pdus + max_edus])
+    chosen, counts = [], {PDU: 0, EDU: 0}
+    for row in candidates:
+        limit = max_pdus if row[1] == PDU else max_edus
+        if counts[row[1]] >= limit:
+            break  # stop at the first item that does not fit: queue order is kept
+        counts[row[1]] += 1
+        chosen.append(row)
+    if not chosen:
+        return None
+    # Derived from the rows: the first row's enqueue time and id, unique for this server.
+    txn_id = f"{chosen[0][3]}.{chosen[0][0]}"
+    OutboundItem.objects.filter(id__in=[r[0] for r in chosen]).update(txn_id=txn_id)
+    return _batch(txn_id, chosen)
 
 
 def _batch(txn_id: str, rows: list[tuple]) -> Batch:
@@ -121,17 +120,15 @@ def _batch(txn_id: str, rows: list[tuple]) -> Batch:
 
 
 def complete(destination: str, item_ids: list[int], now_ms: int) -> None:
-    """The receiver answered 200: the rows are delivered; the destination is healthy."""
-    with transaction.atomic():
-        OutboundItem.objects.filter(id__in=item_ids).delete()
-        OutboundDestination.objects.filter(destination=destination).update(
-            retry_at_ts=0, backoff_ms=0, failures=0, last_success_ts=now_ms, last_error=""
-        )
+    """The receiver answered 200: the rows are delivered; the destination is healthy. Inside
+    the caller's transaction."""
+    OutboundItem.objects.filter(id__in=item_ids).delete()
+    OutboundDestination.objects.filter(destination=destination).update(
+        retry_at_ts=0, backoff_ms=0, failures=0, last_success_ts=now_ms, last_error=""
+    )
 
 
 def record_failure(destination: str, now_ms: int, backoff_ms: int, error: str) -> None:
-    from django.db.models import F
-
     OutboundDestination.objects.filter(destination=destination).update(
         failures=F("failures") + 1, backoff_ms=backoff_ms, retry_at_ts=now_ms + backoff_ms,
         last_error=error[:1000],

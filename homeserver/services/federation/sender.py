@@ -185,7 +185,8 @@ def deliver(destination: str) -> str:
 def _send_batches(destination: str, owner: str) -> tuple[str, float]:
     outcome = "idle"
     for _ in range(MAX_BATCHES_PER_RUN):
-        batch = store.next_batch(destination, MAX_PDUS, MAX_EDUS)
+        with transaction.atomic():
+            batch = store.next_batch(destination, MAX_PDUS, MAX_EDUS)
         if batch is None:
             return outcome, 0.0
         rule = decide(destination)  # the lists can change while a queue drains
@@ -205,7 +206,8 @@ def _send_batches(destination: str, owner: str) -> tuple[str, float]:
             drop_refused(destination, e.error)
             return "dropped", 0.0
         _log_pdu_errors(destination, batch.txn_id, answer)
-        store.complete(destination, batch.item_ids, now_ms())
+        with transaction.atomic():
+            store.complete(destination, batch.item_ids, now_ms())
         outcome = "sent"
         if not store.renew(destination, owner, now_ms(), _lease_ms()):
             return "lost-lease", 0.0
