@@ -19,6 +19,7 @@ palisade_peer_fixture  # noqa: F401`). The peer is `palisade serve` (tests/live_
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -62,6 +63,24 @@ class PalisadePeer:
                                       password, admin=admin)
         return ClientAPI(self.base_url, user)
 
+    def audit_records(self, action: int) -> list[tuple[str, str, dict]]:
+        """(actor, target, details) of the peer's audit records with this action code (e.g.
+        audit.actions.AuditAction.POLICY_DENIED), oldest first, read from its own database."""
+        url = self.server.database_url
+        sql = "SELECT actor, target, details FROM audit_record WHERE action = %s ORDER BY seq"
+        if url.startswith("sqlite:///"):
+            import sqlite3
+
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+                rows = list(db.execute(sql.replace("%s", "?"), (int(action),)))
+        else:
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                rows = list(db.execute(sql, (int(action),)))
+        return [(actor, target, d if isinstance(d, dict) else json.loads(d))
+                for actor, target, d in rows]
+
     def stop(self) -> None:
         if self.worker is not None:
             from tests.push.conftest import stop_worker
@@ -89,6 +108,7 @@ def palisade_peer_config(tmp: Path, fed_port: int, client_port: int) -> dict[str
 def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
     """`config_overrides` merge over the peer configuration (tables key by key), e.g.
     federation={"allow_list": ["127.0.0.1:8481"]}."""
+    tmp.mkdir(parents=True, exist_ok=True)
     fed_port, client_port = free_port(), free_port()
     while client_port == fed_port:
         client_port = free_port()

@@ -19,11 +19,15 @@ from asgiref.sync import sync_to_async
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 
+from audit.actions import AuditAction
 from homeserver.protocol.unpadded_base64 import decode_base64
 from homeserver.services.federation import keyring
 from homeserver.storage.server_keys import keys_for
 from tests.accounts.conftest import configure
-from tests.federation.peers import palisade_peer_fixture  # noqa: F401 - fixture palisade_peer
+from tests.federation.peers import (  # noqa: F401 - fixture palisade_peer
+    palisade_peer_fixture,
+    start_palisade_peer,
+)
 from tests.federation.synapse import profile_path, synapse_fixture  # noqa: F401 - fixture synapse
 
 pytestmark = pytest.mark.live
@@ -374,3 +378,47 @@ def test_kick_and_ban_by_synapse_room_admin(synapse, palisade_peer):
     assert r.json()["errcode"] == "M_FORBIDDEN"
     assert room_id not in fay.get(C + "/joined_rooms")["joined_rooms"]
     assert membership_of(sam, room_id, fay.user_id) == "ban"
+
+
+# --- the federation allow-list against a real peer -------------------------------------------
+
+
+def test_allow_list_shuts_synapse_out_in_both_directions(synapse, tmp_path):
+    """A Palisade whose allow-list leaves the Synapse out: the Synapse's requests are refused
+    before anything is read, Palisade never connects to it, every refusal is audited, and
+    nothing crosses. Compliance: A_25534, AF_10064 (only listed domains, either direction)."""
+    closed = start_palisade_peer(tmp_path, federation={"allow_list": ["partner.invalid:8448"]})
+    try:
+        ivy = closed.register("ivy", PASSWORD)
+        ivy.put(profile_path(ivy.user_id) + "/displayname", {"displayname": "Ivy"})
+        sam = synapse.client(synapse.register_user("sam-shut-out", PASSWORD))
+
+        # Inbound: the Synapse asks for Ivy's profile on behalf of its user; we answer 403.
+        r = sam.get(profile_path(ivy.user_id), expect=None)
+        assert r.status_code == 403, r.text
+        assert "Ivy" not in r.text
+        # Outbound: refused at our side, before any connection.
+        r = ivy.get(profile_path(sam.user_id), expect=None)
+        assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+        ward = ivy.post(C + "/createRoom", {"preset": "private_chat"})["room_id"]
+        r = ivy.post(C + f"/rooms/{q(ward)}/invite", {"user_id": sam.user_id}, expect=None)
+        assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+        assert membership_of(ivy, ward, sam.user_id) is None
+        lobby = sam.post(C + "/createRoom", {"preset": "public_chat"})["room_id"]
+        r = ivy.post(C + f"/join/{q(lobby)}", params={"server_name": synapse.server_name},
+                     expect=None)
+        assert (r.status_code, r.json()["errcode"]) == (403, "M_FORBIDDEN")
+        assert lobby not in ivy.get(C + "/joined_rooms")["joined_rooms"]
+        assert ivy.user_id not in sam.get(C + f"/rooms/{q(lobby)}/joined_members")["joined"]
+
+        # Every refusal is in the audit log, naming the Synapse and the rule.
+        denials = closed.audit_records(AuditAction.POLICY_DENIED)
+        about_synapse = [(a, t, d) for a, t, d in denials
+                         if synapse.server_name in (a, t, d.get("destination"), d.get("origin"))]
+        assert about_synapse, denials
+        assert {d["rule"] for _, _, d in about_synapse} == {"federation.allow_list"}
+        assert any(a == synapse.server_name for a, _, _ in about_synapse), denials  # inbound
+        # No request of ours reached the Synapse (its access log names each request's origin).
+        assert "{" + closed.server_name + "}" not in synapse.log()
+    finally:
+        closed.stop()
