@@ -236,10 +236,33 @@ def start_synapse(directory: Path, *, extra_config: dict[str, Any] | None = None
     {"federation_domain_whitelist": []} for a Synapse that federates with nobody."""
     python = require_synapse_python()
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "media_store").mkdir(exist_ok=True)
+    cert, key = self_signed(directory)
+    # Synapse's signing key file: "ed25519 <version> <unpadded base64 seed>", written here
+    # instead of running `--generate-keys` (a whole extra Synapse start-up).
+    seed = bytes(nacl.signing.SigningKey.generate())
+    (directory / "signing.key").write_text(f"ed25519 a_{secrets.token_hex(2)} "
+                                           f"{_unpadded_b64(seed)}\n")
+    # Another process may take a port between free_port() and Synapse binding it (many test
+    # processes share this machine): then start again on other ports, with a fresh database.
+    for attempt in range(3):
+        server = _launch(python, directory, cert, key, extra_config)
+        try:
+            _wait_until_up(server)
+            return server
+        except BaseException:
+            server.stop()
+            if attempt == 2 or "Address already in use" not in server.log():
+                raise
+            (directory / "homeserver.db").unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
+def _launch(python: Path, directory: Path, cert: Path, key: Path,
+            extra_config: dict[str, Any] | None) -> SynapseServer:
     fed_port, client_port = free_port(), free_port()
     while client_port == fed_port:
         client_port = free_port()
-    cert, key = self_signed(directory)
     shared_secret = secrets.token_hex(24)
     config = synapse_config(directory, fed_port=fed_port, client_port=client_port,
                             shared_secret=shared_secret, cert=cert, key=key)
@@ -248,12 +271,6 @@ def start_synapse(directory: Path, *, extra_config: dict[str, Any] | None = None
             config.pop(k, None)
         else:
             config[k] = v
-    (directory / "media_store").mkdir(exist_ok=True)
-    # Synapse's signing key file: "ed25519 <version> <unpadded base64 seed>", written here
-    # instead of running `--generate-keys` (a whole extra Synapse start-up).
-    seed = bytes(nacl.signing.SigningKey.generate())
-    (directory / "signing.key").write_text(f"ed25519 a_{secrets.token_hex(2)} "
-                                           f"{_unpadded_b64(seed)}\n")
     # JSON is YAML: no YAML writer needed on our side.
     config_path = directory / "homeserver.yaml"
     config_path.write_text(json.dumps(config, indent=1))
@@ -267,17 +284,11 @@ def start_synapse(directory: Path, *, extra_config: dict[str, Any] | None = None
             cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-    server = SynapseServer(
+    return SynapseServer(
         server_name=config["server_name"], base_url=f"http://127.0.0.1:{client_port}",
         fed_url=f"https://127.0.0.1:{fed_port}", shared_secret=shared_secret,
         directory=directory, log_path=log_path, process=process,
     )
-    try:
-        _wait_until_up(server)
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def _wait_until_up(server: SynapseServer) -> None:
