@@ -22,6 +22,7 @@ from compliance.hooks import Deny, Hook, register, unregister
 from homeserver.models import CurrentState
 from homeserver.models import Event as EventRow
 from homeserver.protocol.canonical_json import encode_canonical_json
+from homeserver.protocol.events import Event
 from homeserver.protocol.hashing import compute_event_id
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.protocol.signing import (
@@ -454,3 +455,47 @@ async def test_restricted_room_whose_conditions_we_cannot_check(api):
             "allow": [{"type": "m.room_membership", "room_id": unknown}]}}]}, token=token)
     r = await fed("GET", f"{F1}/make_join/{q(r.json()['room_id'])}/{q(BOB)}?ver=10")
     assert (r.status_code, r.json()["errcode"]) == (400, "M_UNABLE_TO_AUTHORISE_JOIN")
+
+
+# --------------------------------------------------------------------------- out-of-band
+
+
+def remote_member_event(target: str, membership: str, auth: list[str], *, sender: str = BOB,
+                        room_id: str = f"!ward:{REMOTE}") -> Event:
+    rv = KNOWN_ROOM_VERSIONS["10"]
+    pdu = {"type": "m.room.member", "room_id": room_id, "sender": sender,
+           "state_key": target, "content": {"membership": membership},
+           "origin": REMOTE, "origin_server_ts": int(time.time() * 1000), "depth": 6,
+           "prev_events": ["$" + "d" * 43], "auth_events": auth}
+    pdu = sign_event(pdu, rv, REMOTE, KEY)
+    return Event(compute_event_id(pdu, rv), rv, pdu)
+
+
+async def test_revoked_remote_invite_moves_the_invitee_to_leave(api):
+    """The inviting server kicks the invitee before they join: the leave reaches us in a
+    transaction for a room we only know from the invite (apply_out_of_band_membership)."""
+    from homeserver.services.federation.invites import apply_out_of_band_membership
+
+    user = await amake_user()
+    token = (await api.login(user))["access_token"]
+    room_id = f"!ward:{REMOTE}"
+    invite_id, pdu = remote_invite(user, room_id)
+    r = await fed("PUT", f"{F2}/invite/{q(room_id)}/{q(invite_id)}",
+                  {"room_version": "10", "event": pdu, "invite_room_state": INVITE_STATE})
+    assert r.status_code == 200
+    since = (await api.call("GET", "/sync", token=token)).json()["next_batch"]
+    apply = sync_to_async(apply_out_of_band_membership)
+    # Not citing the invite, or from another server than its sender's: not ours to apply.
+    stray = remote_member_event(user, "leave", ["$" + "e" * 43])
+    assert not await apply(REMOTE, stray)
+    revoke = remote_member_event(user, "leave", ["$" + "b" * 43, invite_id])
+    assert not await apply("elsewhere.example", revoke)
+    assert await amembership(room_id, user) == "invite"
+    assert await apply(REMOTE, revoke)
+    assert await amembership(room_id, user) == "leave"
+    r = await api.call("GET", f"/sync?since={since}", token=token)
+    assert room_id in r.json()["rooms"]["leave"] and room_id not in r.json()["rooms"]["invite"]
+    # A room we hold state for takes the normal ingest path instead.
+    _, _, local = await local_room(api, preset="public_chat")
+    assert not await apply(REMOTE, remote_member_event(user, "leave", [invite_id],
+                                                       room_id=local))

@@ -157,6 +157,41 @@ def _store_invite(event: Event) -> None:
     notify_after_commit(position, room_ids=[room_id], user_ids=[invitee])
 
 
+def apply_out_of_band_membership(origin: str, event: Event) -> bool:
+    """A leave or ban of one of our users in a room we know only from their invite or knock
+    (the inviter revoked the invite, the room refused the knock). We hold none of the room's
+    graph, so the event cannot be placed in it: like the invite, it is kept as an outlier and
+    moves the user's membership. It must come from the server of its sender and cite the
+    invite or knock it ends among its auth events. For the /send pipeline, after check_pdu;
+    True when the event was handled here."""
+    user = event.state_key or ""
+    if (event.type != MEMBER or event.content.get("membership") not in ("leave", "ban")
+            or not user.endswith(":" + settings.PALISADE.server_name)
+            or _server(event.sender) != origin):
+        return False
+    current = state_store.membership_of(event.room_id, user)
+    if current is None or current[0] not in ("invite", "knock") or is_resident(event.room_id):
+        return False
+    if CREATE_KEY in state_store.current_state_ids(event.room_id, [CREATE_KEY]):
+        return False  # we hold the room's state: the normal ingest path applies
+    if current[1] not in event.auth_event_ids:
+        return False
+    membership = event.content["membership"]
+    with transaction.atomic():
+        if not event_store.known_event_ids([event.event_id]):
+            event_store.persist_event(event, stream_ordering=None, state_group=None,
+                                      outlier=True)
+        position = next_stream_positions()
+        state_store.apply_current_state_delta(event.room_id, {(MEMBER, user): event.event_id},
+                                              position, {user: membership})
+        notify_after_commit(position, room_ids=[event.room_id], user_ids=[user])
+        record(AuditAction.MEMBERSHIP_CHANGED, actor=event.sender,
+               actor_type=ActorType.REMOTE_SERVER, target=event.room_id,
+               details={"user_id": user, "membership": membership, "origin": origin,
+                        "event_id": event.event_id, "out_of_band": True})
+    return True
+
+
 # --------------------------------------------------------------------------- our invites out
 
 
