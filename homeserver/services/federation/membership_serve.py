@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 
@@ -27,6 +28,8 @@ from homeserver.protocol.power_levels import named_level, user_power_level
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.protocol.signing import sign_event
 from homeserver.services.events.append import append_local_event
+from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
+from homeserver.services.federation.persist import persist_remote_event
 from homeserver.services.federation.serve import auth_chain, server_of
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.services.sync.rooms import INVITE_STATE_TYPES
@@ -186,8 +189,6 @@ def _auth_against_current(event: Event) -> None:
 async def checked_pdu(pdu: Any, rv: RoomVersion) -> Event:
     """check_pdu (format, signatures, content hash) with its rejection as 400 M_INVALID_PARAM.
     A redacted copy (content hash mismatch) is refused too: a handshake event must be whole."""
-    from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
-
     if not isinstance(pdu, dict):
         raise MatrixError(400, Errcode.BAD_JSON, "The request body must be an event")
     try:
@@ -217,8 +218,6 @@ def _cosign_if_we_authorise(pdu: Any, rv: RoomVersion) -> Any:
 
 def _persist_and_forward(origin: str, event: Event) -> dict[tuple[str, str], str]:
     """Authorise, persist and queue for the room's other servers; returns the state before."""
-    from homeserver.services.federation.persist import persist_remote_event
-
     with transaction.atomic():
         room_store.lock_room(event.room_id)
         _auth_against_current(event)
@@ -247,8 +246,6 @@ async def send_join(origin: str, room_id: str, event_id: str, pdu: Any) -> dict[
     if rv is None:
         raise MatrixError(404, Errcode.NOT_FOUND, f"Unknown room {room_id}")
     event = await checked_pdu(_cosign_if_we_authorise(pdu, rv), rv)
-    from asgiref.sync import sync_to_async
-
     return await sync_to_async(_send_join)(origin, room_id, event_id, event)
 
 
@@ -273,8 +270,6 @@ async def send_leave(origin: str, room_id: str, event_id: str, pdu: Any) -> dict
     if rv is None:
         raise MatrixError(404, Errcode.NOT_FOUND, f"Unknown room {room_id}")
     event = await checked_pdu(pdu, rv)
-    from asgiref.sync import sync_to_async
-
     def run() -> None:
         _room(room_id)
         _check_submitted(origin, room_id, event_id, event, "leave")
@@ -293,8 +288,6 @@ async def send_knock(origin: str, room_id: str, event_id: str, pdu: Any) -> dict
                           f"Room version {rv.identifier} does not support knocking",
                           room_version=rv.identifier)
     event = await checked_pdu(pdu, rv)
-    from asgiref.sync import sync_to_async
-
     def run() -> dict[str, Any]:
         _room(room_id)
         _check_submitted(origin, room_id, event_id, event, "knock")

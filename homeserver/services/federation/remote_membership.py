@@ -16,7 +16,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit.actions import ActorType, AuditAction
 from audit.log import record
@@ -41,6 +41,7 @@ from homeserver.services.federation.membership_serve import (
     servers_in_room,
 )
 from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
+from homeserver.services.federation.persist import ACCEPTED, create_room_from_join
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage import events as event_store
 from homeserver.storage import rooms as room_store
@@ -307,8 +308,6 @@ def join_remote_room(user_id: str, room_id: str, via: list[str], extra: dict[str
 
 def _admit(user_id: str, room_id: str, server: str, join: Event, state: list[Event],
            chain: list[Event]) -> None:
-    from homeserver.services.federation.persist import ACCEPTED, create_room_from_join
-
     try:
         _check_join_policy(user_id, room_id, server, state)
     except PolicyDenied:
@@ -318,16 +317,28 @@ def _admit(user_id: str, room_id: str, server: str, join: Event, state: list[Eve
         except (client.FederationError, MatrixError) as e:
             logger.warning("leaving %s after a policy refusal failed: %s", room_id, e)
         raise
-    with transaction.atomic():
-        if room_store.room_version(room_id) is not None and not state_store.current_state_ids(
-                room_id, [CREATE_KEY]):
-            # The room was known only from an invite: its stub rows give way to the real state.
-            stub = state_store.current_state_ids(room_id)
-            state_store.remove_current_state(room_id, list(stub))
-        status = create_room_from_join(join.room_version, join, state, chain)
-        if status != ACCEPTED:
-            raise MatrixError(502, Errcode.UNKNOWN, f"The join was {status} on our side")
-        audit_membership_change(join)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                _store_join(room_id, join, state, chain)
+            return
+        except IntegrityError:
+            # Another of our users joined the same room at the same moment and created its
+            # rows first: store ours on top of them.
+            if attempt == 2:
+                raise
+
+
+def _store_join(room_id: str, join: Event, state: list[Event], chain: list[Event]) -> None:
+    if room_store.room_version(room_id) is not None and not state_store.current_state_ids(
+            room_id, [CREATE_KEY]):
+        # The room was known only from an invite: its stub rows give way to the real state.
+        stub = state_store.current_state_ids(room_id)
+        state_store.remove_current_state(room_id, list(stub))
+    status = create_room_from_join(join.room_version, join, state, chain)
+    if status != ACCEPTED:
+        raise MatrixError(502, Errcode.UNKNOWN, f"The join was {status} on our side")
+    audit_membership_change(join)
 
 
 @records_policy_denials
