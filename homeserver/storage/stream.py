@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.db import connection
 
-from homeserver.models import StreamCounter
-
 MAIN = "main"
 
 
@@ -24,8 +22,12 @@ def next_stream_positions(n: int = 1) -> int:
 
 
 def current_stream_position() -> int:
-    value = StreamCounter.objects.filter(name=MAIN).values_list("value", flat=True).first()
-    return value or 0
+    """The committed position: every write at or below it is visible (see StreamCounter).
+    Raw SQL: every /sync and every long-poll wake-up reads it."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT value FROM stream_counters WHERE name = %s", [MAIN])
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def release_connection() -> None:
