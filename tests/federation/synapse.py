@@ -53,7 +53,18 @@ import pytest
 from tests.federation.tls import self_signed
 from tests.live_server import REPO_ROOT, free_port
 
-SYNAPSE_VERSION = "1.163.2"
+REQUIREMENTS = Path(__file__).with_name("synapse-requirements.txt")
+
+
+def pinned_synapse_version() -> str:
+    """The version synapse-requirements.txt pins (matrix-synapse[...]==X.Y.Z)."""
+    for line in REQUIREMENTS.read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep and name.split("[")[0].strip().lower() == "matrix-synapse":
+            return version.strip()
+    raise AssertionError(f"{REQUIREMENTS} pins no matrix-synapse version")
+
+
 STARTUP_TIMEOUT_S = 90
 HIGH = {"per_second": 10000, "burst_count": 100000}
 

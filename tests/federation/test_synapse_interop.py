@@ -28,7 +28,11 @@ from tests.federation.peers import (  # noqa: F401 - fixture palisade_peer
     palisade_peer_fixture,
     start_palisade_peer,
 )
-from tests.federation.synapse import profile_path, synapse_fixture  # noqa: F401 - fixture synapse
+from tests.federation.synapse import (  # noqa: F401 - fixture synapse
+    pinned_synapse_version,
+    profile_path,
+    synapse_fixture,
+)
 
 pytestmark = pytest.mark.live
 
@@ -64,6 +68,15 @@ def poll(fetch, until, timeout: float = 30.0, interval: float = 0.3):
         time.sleep(interval)
         result = fetch()
     return result
+
+
+def test_the_synapse_is_the_pinned_release(synapse):
+    """The interop results hold for the Synapse release pinned in synapse-requirements.txt."""
+    r = synapse.federation_get("/_matrix/federation/v1/version")
+    assert r.status_code == 200, r.text
+    server = r.json()["server"]
+    assert server["name"] == "Synapse"
+    assert server["version"].split()[0] == pinned_synapse_version()
 
 
 # --- server keys ----------------------------------------------------------------------------
