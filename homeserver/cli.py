@@ -126,6 +126,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"palisade: wrote a new configuration to {config_path}")
     _prepare(config_path)
     config = _setup_django(migrate=not args.no_migrate)
+    from homeserver.services.federation.sender import resume_embedded
+
+    resume_embedded()  # embedded mode: what an earlier run left in the outbound queue
     workers = args.workers or config.workers  # type: ignore[attr-defined]
     procs: list[subprocess.Popen[bytes]] = []
     for listener in config.listeners:  # type: ignore[attr-defined]

@@ -355,3 +355,17 @@ def test_queue_settings_must_be_positive(key):
 
     with pytest.raises(ConfigError, match=key.lower()):
         load_config(None, environ={f"PALISADE__FEDERATION__{key}": "0"})
+
+
+def test_an_embedded_server_resumes_what_an_earlier_run_left_queued(receiver, settings):
+    """Without Redis there is no worker to resume the queue: `palisade serve` calls
+    resume_embedded() at start, which sends rows an earlier process left behind."""
+    from homeserver.services.federation import sender
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("embedded mode only (with Redis the worker's start resumes the queue)")
+    with transaction.atomic():  # as if the previous process died before its kick ran
+        outbox_store.queue(outbox_store.EDU, '{"edu_type":"m.typing","content":{}}',
+                           [receiver.server_name], sender.now_ms())
+    sender.resume_embedded()
+    receiver.wait_for(lambda: len(receiver.edus()) == 1, what="the resumed EDU")

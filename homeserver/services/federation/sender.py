@@ -99,6 +99,19 @@ def _ensure_embedded_sweeper() -> None:
                          name="palisade-outbound-sweep").start()
 
 
+def resume_embedded() -> None:
+    """At `palisade serve` start without Redis (no Celery worker to resume the queue): send
+    what an earlier run left queued, and keep sweeping from this process."""
+    if not _in_process():
+        return
+    try:
+        release_stale_leases()
+        sweep()
+    except Exception:  # never keep the server from starting; the sweeper retries
+        logger.exception("federation outbound queue: resuming at start failed")
+    _ensure_embedded_sweeper()
+
+
 def _sweep_forever() -> None:
     while True:
         time.sleep(settings.PALISADE.federation.sweep_interval_seconds)
