@@ -476,3 +476,56 @@ async def test_servers_off_the_allow_list_are_never_asked(api, settings):
     r = await api.call("POST", "/keys/claim", {"one_time_keys": {
         f"@bob:{blocked}": {"D": "signed_curve25519"}}}, token=alice.token)
     assert r.json()["failures"][blocked]["status"] == 403
+
+
+def receipts_in(resp: dict, room_id: str) -> dict:
+    room = resp.get("rooms", {}).get("join", {}).get(room_id, {})
+    out: dict = {}
+    for e in room.get("ephemeral", {}).get("events", []):
+        if e["type"] == "m.receipt":
+            for event_id, by_type in e["content"].items():
+                for user_id in by_type.get("m.read", {}):
+                    out[user_id] = event_id
+    return out
+
+
+def send_text(api, room_id: str, body: str) -> str:
+    return api.put(f"{V3}/rooms/{quote(room_id, safe='')}/send/m.room.message/{unique('m')}",
+                   {"msgtype": "m.text", "body": body})["event_id"]
+
+
+@pytest.mark.live
+def test_receipts_and_cross_signing_between_synapse_and_palisade(synapse, palisades):
+    palisade, _ = palisades
+    carol = synapse_device(synapse, "carol")
+    bob = live_device(palisade, "bob")
+    bob.upload(1)
+    room_id = carol.api.post(V3 + "/createRoom", {"preset": "public_chat"})["room_id"]
+    bob.api.post(f"{V3}/join/{quote(room_id, safe='')}", {},
+                 params={"server_name": synapse.server_name})
+    poll(lambda: joined_room_members(carol.api, room_id), lambda m: bob.user_id in m)
+    room = quote(room_id, safe="")
+    # Read receipts both ways (on an event each side has).
+    from_carol = send_text(carol.api, room_id, "hello from synapse")
+    poll(lambda: bob.api.get(f"{V3}/rooms/{room}/event/{quote(from_carol, safe='')}",
+                             expect=None).status_code, lambda s: s == 200)
+    carol_since, bob_since = sync(carol.api)["next_batch"], sync(bob.api)["next_batch"]
+    carol.api.post(f"{V3}/rooms/{room}/receipt/m.read/{quote(from_carol, safe='')}", {})
+    resp = sync_until(bob.api, bob_since, lambda r: carol.user_id in receipts_in(r, room_id))
+    assert receipts_in(resp, room_id).get(carol.user_id) == from_carol
+    bob.api.post(f"{V3}/rooms/{room}/receipt/m.read/{quote(from_carol, safe='')}", {})
+    resp = sync_until(carol.api, carol_since, lambda r: bob.user_id in receipts_in(r, room_id))
+    assert receipts_in(resp, room_id).get(bob.user_id) == from_carol
+
+    # Cross-signing keys published on Palisade reach a Synapse user who already tracks bob's
+    # devices (so through m.signing_key_update, not a first fetch).
+    got = carol.query({bob.user_id: []})
+    assert bob.keys.device_id in got["device_keys"][bob.user_id]
+    assert bob.user_id not in got.get("master_keys", {})
+    ident = Identity(bob.user_id)
+    bob.api.post(V3 + "/keys/device_signing/upload", ident.upload_body())
+    got = poll(lambda: carol.query({bob.user_id: []}),
+               lambda g: bob.user_id in g.get("master_keys", {}))
+    assert got["master_keys"][bob.user_id]["keys"] == ident.upload_body()["master_key"]["keys"]
+    assert got["self_signing_keys"][bob.user_id]["keys"] == \
+        ident.upload_body()["self_signing_key"]["keys"]
