@@ -30,7 +30,7 @@ DROPPED_MEMBER_KEYS = ("join_authorised_via_users_server", "reason")
 def _local_profile(user_id_text: str) -> tuple[str, data_store.ProfileRecord]:
     user = local_user_from_path(user_id_text)
     if str(user.server_name) != server_name():
-        # Federation profile queries arrive with the federation client; until then, unknown.
+        # Other servers' users: get_profile / get_profile_field ask their server instead.
         raise MatrixError(404, Errcode.NOT_FOUND, "Profile not found")
     account = account_store.get_account(str(user))
     profile = data_store.get_profile(str(user))
