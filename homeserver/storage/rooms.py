@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 from homeserver.models import Room
 from homeserver.protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
@@ -14,7 +14,8 @@ def insert_room(room_id: str, room_version: str, creator: str, created_ts: int) 
     Room.objects.create(
         room_id=room_id, room_version=room_version, creator=creator, created_ts=created_ts
     )
-    _versions[room_id] = KNOWN_ROOM_VERSIONS[room_version]
+    # Cached only once committed: a rolled-back creation (a failed remote join) leaves none.
+    transaction.on_commit(lambda: _versions.setdefault(room_id, KNOWN_ROOM_VERSIONS[room_version]))
 
 
 def room_version(room_id: str) -> RoomVersion | None:
@@ -25,6 +26,11 @@ def room_version(room_id: str) -> RoomVersion | None:
             return None
         rv = _versions[room_id] = KNOWN_ROOM_VERSIONS[ident]
     return rv
+
+
+def forget_room_version(room_id: str) -> None:
+    """After a transaction that created the room rolled back (the cache is process-wide)."""
+    _versions.pop(room_id, None)
 
 
 def lock_room(room_id: str) -> int | None:

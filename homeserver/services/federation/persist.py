@@ -344,11 +344,18 @@ def create_room_from_join(room_version: RoomVersion, join_event: Event, state: l
     create = next((e for e in state if (e.type, e.state_key) == CREATE_KEY), None)
     if create is None:
         raise ValueError("the room state has no m.room.create event")
-    with transaction.atomic():
-        if room_store.room_version(room_id) is None:
-            room_store.insert_room(room_id, room_version.identifier, create.sender,
-                                   create.origin_server_ts)
-        persist_outliers(list(auth_chain) + list(state))
-        state_before = {(e.type, e.state_key or ""): e.event_id for e in state
-                        if e.is_state and e.event_id != join_event.event_id}
-        return persist_remote_event(join_event, state_before=state_before)
+    created = False
+    try:
+        with transaction.atomic():
+            if room_store.room_version(room_id) is None:
+                room_store.insert_room(room_id, room_version.identifier, create.sender,
+                                       create.origin_server_ts)
+                created = True
+            persist_outliers(list(auth_chain) + list(state))
+            state_before = {(e.type, e.state_key or ""): e.event_id for e in state
+                            if e.is_state and e.event_id != join_event.event_id}
+            return persist_remote_event(join_event, state_before=state_before)
+    except BaseException:
+        if created:
+            room_store.forget_room_version(room_id)
+        raise

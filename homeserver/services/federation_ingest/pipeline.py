@@ -20,6 +20,7 @@ from compliance.hooks import run as run_policy
 from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.events import Event
 from homeserver.services.federation import client
+from homeserver.services.federation.invites import apply_out_of_band_membership
 from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
 from homeserver.services.federation.persist import (
     ACCEPTED,
@@ -107,6 +108,10 @@ async def _receive_pdu(origin: str, pdu: Any) -> tuple[str | None, str | None]:
         event = await check_pdu(pdu, rv)
     except PduRejected as e:
         return event_id, str(e)
+    # A revoked invite (or refused knock) for a room we know only from that invite: there is
+    # no room graph to place it in (services/federation/invites.py).
+    if await sync_to_async(apply_out_of_band_membership)(origin, event):
+        return event_id, None
     try:
         outcome = await ingest_event(origin, event)
     except (client.FederationError, MatrixError, MissingEvents) as e:
