@@ -499,3 +499,18 @@ async def test_revoked_remote_invite_moves_the_invitee_to_leave(api):
     _, _, local = await local_room(api, preset="public_chat")
     assert not await apply(REMOTE, remote_member_event(user, "leave", [invite_id],
                                                        room_id=local))
+
+
+async def test_a_revoked_invite_arriving_in_a_transaction_ends_the_invite(api):
+    """The same revocation through PUT /send, as the inviting server delivers it."""
+    user = await amake_user()
+    room_id = f"!ward2:{REMOTE}"
+    invite_id, pdu = remote_invite(user, room_id)
+    r = await fed("PUT", f"{F2}/invite/{q(room_id)}/{q(invite_id)}",
+                  {"room_version": "10", "event": pdu, "invite_room_state": INVITE_STATE})
+    assert r.status_code == 200
+    revoke = remote_member_event(user, "leave", [invite_id], room_id=room_id)
+    body = {"origin": REMOTE, "origin_server_ts": 1, "pdus": [revoke.pdu], "edus": []}
+    r = await fed("PUT", f"{F1}/send/revoke-{invite_id[1:9]}", body)
+    assert r.status_code == 200 and r.json() == {"pdus": {revoke.event_id: {}}}, r.content
+    assert await amembership(room_id, user) == "leave"
