@@ -113,12 +113,12 @@ class ClientAPI:
         return self.user.user_id
 
     def request(self, method: str, path: str, body: Any = None, *, params: Any = None,
-                expect: int | None = 200) -> Any:
+                expect: int | None = 200, timeout: float | None = None) -> Any:
         """`path` starts with /_matrix/...; raises AssertionError (with the body) on any status
         other than `expect` (None: return the httpx.Response instead of its JSON)."""
         resp = httpx.request(method, self.base_url + path, json=body, params=params,
                              headers={"Authorization": f"Bearer {self.user.access_token}"},
-                             timeout=self.timeout)
+                             timeout=timeout or self.timeout)
         if expect is None:
             return resp
         assert resp.status_code == expect, f"{method} {path} -> {resp.status_code} {resp.text}"
