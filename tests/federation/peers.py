@@ -126,12 +126,12 @@ def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
     if redis_url:
         # With Redis configured tasks do not run in-process: run a real worker, as production
         # does, on this peer's own queue (push deliveries and the federation sender).
-        from tests.push.conftest import start_worker, worker_env
-
-        env = worker_env(server.database_url, redis_url, queue,
-                         PALISADE_CONFIG=str(server.config_path))
         peer.worker_log = tmp / "worker.log"
         try:
+            from tests.push.conftest import start_worker, worker_env
+
+            env = worker_env(server.database_url, redis_url, queue,
+                             PALISADE_CONFIG=str(server.config_path))
             peer.worker = start_worker(env, queue, peer.worker_log)
         except BaseException:
             server.stop()
