@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -444,11 +443,6 @@ def test_allow_list_shuts_synapse_out_in_both_directions(synapse, tmp_path):
 SYNC_TIMEOUT_MS = 25_000
 
 
-@pytest.mark.xfail(
-    not os.environ.get("PALISADE_REDIS_URL"), strict=True,
-    reason="embedded mode (no Redis): the federation and client listeners are separate "
-           "processes and the in-memory channel layer does not connect them, so an event "
-           "ingested on the federation listener reaches a waiting /sync only at its timeout")
 def test_event_from_synapse_wakes_a_waiting_sync(synapse, palisade_peer):
     """A message sent on Synapse is delivered to a Palisade client's long-polling /sync when it
     arrives, not when the long poll times out. Spec: client-server API "Syncing" (the server

@@ -27,6 +27,7 @@ from homeserver.storage.stream import current_stream_position, release_connectio
 from homeserver.storage.txns import txn_ids_for
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
+EMBEDDED_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -161,15 +162,26 @@ async def sync(req: SyncRequest, timeout_ms: int) -> dict[str, Any]:
         return (await build(req))[0]
     deadline = time.monotonic() + timeout_ms / 1000
     joined = await sync_to_async(state_store.rooms_for_user)(req.user_id)
+    # Without Redis nothing carries a write in ANOTHER process (a second worker, or the
+    # federation listener's processes) to our waiters: also look at the stream position now
+    # and then. One small query per waiting client per interval, embedded deployments only.
+    poll = None if local_waiters.uses_shared_layer() else EMBEDDED_POLL_SECONDS
     while True:
         # Register before reading, so a write landing between the read and the wait wakes us.
         async with local_waiters.registered(req.user_id, frozenset(joined)) as waiter:
             resp, changed = await build(req)
-            remaining = deadline - time.monotonic()
-            if changed or remaining <= 0:
+            if changed or deadline <= time.monotonic():
                 return resp
+            seen = int(resp["next_batch"][1:])
             await sync_to_async(release_connection)()  # parked: hold no pooled connection
-            try:
-                await asyncio.wait_for(waiter.event.wait(), remaining)
-            except TimeoutError:
-                return (await build(req))[0]
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return (await build(req))[0]
+                try:
+                    await asyncio.wait_for(waiter.event.wait(),
+                                           min(remaining, poll) if poll else remaining)
+                    break  # woken: build again
+                except TimeoutError:
+                    if poll and await sync_to_async(current_stream_position)() > seen:
+                        break
