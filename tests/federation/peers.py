@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.federation.synapse import ClientAPI, shared_secret_register
@@ -107,8 +109,41 @@ def palisade_peer_config(tmp: Path, fed_port: int, client_port: int) -> dict[str
 
 def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
     """`config_overrides` merge over the peer configuration (tables key by key), e.g.
-    federation={"allow_list": ["127.0.0.1:8481"]}."""
+    federation={"allow_list": ["127.0.0.1:8481"]}. Returns once both listeners answer."""
     tmp.mkdir(parents=True, exist_ok=True)
+    # Another process may take a port between free_port() and the listener binding it (many
+    # test processes share this machine): then start again on other ports, in a fresh folder.
+    for attempt in range(3):
+        directory = tmp if attempt == 0 else tmp / f"retry-{attempt}"
+        directory.mkdir(exist_ok=True)
+        try:
+            return _start_peer(directory, config_overrides)
+        except RuntimeError as e:
+            if attempt == 2 or "address already in use" not in str(e).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _wait_for_federation_listener(peer: PalisadePeer, timeout: float = 60.0) -> None:
+    """The TLS federation listener answers with OUR key document (it is a process of its own,
+    and may come up after the client listener start_server waited for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if peer.server.process.poll() is not None:
+            raise RuntimeError(f"palisade serve exited with {peer.server.process.returncode}:\n"
+                               f"{peer.server.log()[-4000:]}")
+        try:
+            r = httpx.get(peer.fed_url + "/_matrix/key/v2/server", verify=False, timeout=2)
+            if r.status_code == 200 and r.json().get("server_name") == peer.server_name:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the federation listener {peer.fed_url} did not answer in {timeout}s:\n"
+                       f"{peer.server.log()[-4000:]}")
+
+
+def _start_peer(tmp: Path, config_overrides: dict[str, Any]) -> PalisadePeer:
     fed_port, client_port = free_port(), free_port()
     while client_port == fed_port:
         client_port = free_port()
@@ -123,6 +158,11 @@ def start_palisade_peer(tmp: Path, **config_overrides: Any) -> PalisadePeer:
         config["federation"] = {**config["federation"], "celery_queue": queue}
     server = start_server(tmp, **_merge(config, config_overrides))
     peer = PalisadePeer(server, fed_url=f"https://127.0.0.1:{fed_port}")
+    try:
+        _wait_for_federation_listener(peer)
+    except BaseException:
+        server.stop()
+        raise
     if redis_url:
         # With Redis configured tasks do not run in-process: run a real worker, as production
         # does, on this peer's own queue (push deliveries and the federation sender).
