@@ -73,7 +73,9 @@ WALK_SQL = {
              "round(date_part('epoch', ts) * 1000000)::bigint")
     .replace("WHERE seq = %s", "ORDER BY seq"),
     "sqlite": ROW_SQL["sqlite"]
-    .replace("ts || ''", "CAST(strftime('%s', ts) AS INTEGER) * 1000000 "
+    # strftime() only on the whole seconds: SQLite keeps milliseconds internally and would round
+    # .9995 s and above up to the next second.
+    .replace("ts || ''", "CAST(strftime('%s', substr(ts, 1, 19)) AS INTEGER) * 1000000 "
                          "+ CAST(substr(ts, 21, 6) AS INTEGER)")
     .replace("WHERE seq = %s", "ORDER BY seq"),
 }

@@ -102,3 +102,15 @@ def test_worker_processes_agree_with_the_serial_walk(own_database: str,  # noqa:
               "    c.execute('DELETE FROM audit_record WHERE seq BETWEEN 50 AND 51')\nprint('ok')")
     serial, parallel = _run(env, VERIFY.format(w=1)), _run(env, VERIFY.format(w=3))
     assert serial.startswith("BROKEN at seq 29: deleted") and parallel == serial
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+@pytest.mark.parametrize("text", ["2026-11-28 06:29:03.999549", "2026-11-28 06:29:03.999999",
+                                  "2026-12-31 23:59:59.999500", "2026-11-28 06:29:03"])
+def test_sqlite_walk_time_near_a_whole_second(text: str) -> None:
+    """The walk's SQLite time shortcut agrees with the exact conversion just below a second."""
+    expr = chain_verify.WALK_SQL["sqlite"].split("SELECT seq, ", 1)[1].split(", actor,", 1)[0]
+    with connection.cursor() as cursor:
+        # No parameters: the expression's strftime('%s') must reach SQLite as written.
+        cursor.execute(f"SELECT {expr} FROM (SELECT '{text}' AS ts)")
+        assert cursor.fetchone()[0] == chain_verify._sqlite_micros(text)
