@@ -22,7 +22,7 @@ from homeserver.protocol.errors import Errcode, MatrixError
 from homeserver.protocol.event_builder import MAX_PDU_SIZE, build_event
 from homeserver.protocol.events import Event
 from homeserver.protocol.room_versions import RoomVersion
-from homeserver.services.push.evaluate import record_push_actions
+from homeserver.services.push.evaluate import plan_push_actions, record_push_actions
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.storage import events as event_store
 from homeserver.storage import federation_outbox as outbox_store
@@ -161,6 +161,9 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
         event_store.mark_redacted(event.redacts, event.event_id)
     event_store.replace_forward_extremities(room_id, event.prev_event_ids, event.event_id)
     _enqueue_for_federation(event)  # before the position: see below
+    # Push rules read the current state, which only a state event changes: evaluate the others
+    # before the position too, and store the result under it.
+    write_push = None if event.is_state else plan_push_actions(event)
     position = _stream_position()
     event_store.persist_event(
         event, stream_ordering=position, state_group=group, replaces_state=replaces
@@ -168,7 +171,10 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
     if delta:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
     # Spec "Push Notifications" server behaviour: counts change in the same transaction.
-    record_push_actions(event, position)
+    if write_push is not None:
+        write_push(position)
+    else:
+        record_push_actions(event, position)
     users = list(memberships) if memberships else []
     notify_after_commit(position, room_ids=[room_id], user_ids=users)
     return group

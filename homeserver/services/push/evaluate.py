@@ -19,6 +19,7 @@ Delivery to push gateways happens after commit, in a Celery task (services/push/
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -91,45 +92,64 @@ def _is_local(user_id: str) -> bool:
 def record_push_actions(event: Event, position: int) -> None:
     """Evaluate `event` (just persisted at `position`, current state already updated) for every
     local member but its sender; store who is notified; schedule delivery after commit."""
+    plan_push_actions(event)(position)
+
+
+def plan_push_actions(event: Event) -> Callable[[int], None]:
+    """record_push_actions in two steps: evaluate now (nothing here needs the stream position),
+    return the writer that stores the result at the event's position. The send path plans a
+    non-state event before it takes the position, whose lock is held to COMMIT."""
     if event.rejected_reason is not None or event.room_id is None:
-        return
+        return _nothing
+    room_id = event.room_id
     pdu = event.pdu
     thread = thread_of_new_event(pdu)
     leaving = event.type == "m.room.member" and event.state_key == event.sender and \
         pdu.get("content", {}).get("membership") in ("leave", "ban")
-    if _is_local(event.sender) and not leaving:  # a leaver has nothing left to read
-        advance_read_mark(event.sender, event.room_id, thread, position)
-    members = action_store.members_for_push(event.room_id)
+    mark_read = _is_local(event.sender) and not leaving  # a leaver has nothing left to read
+    members = action_store.members_for_push(room_id)
     candidates = [m for m in members if m.user_id != event.sender and _is_local(m.user_id)]
     if event.type == "m.room.member" and pdu.get("content", {}).get("membership") == "invite":
         target = event.state_key or ""
         if target != event.sender and _is_local(target):
             candidates.append(action_store.push_member(target))  # spec .m.rule.invite_for_me
-    if not candidates:
-        return
-    ctx = _RoomContext(event.room_id, event.sender, len(members))
-    cache: dict = {}
-    defaults = prepare(_DEFAULT_RULES, pdu, ctx, cache)  # once per event, not per member
-    now = int(time.time() * 1000)
     rows, to_push = [], []
-    for member in candidates:
-        if member.rules is None:
-            result = evaluate_prepared(defaults, pdu, member.user_id, ctx, cache)
-        else:
-            result = evaluate(merged_ruleset(None, member.rules), pdu, member.user_id, ctx, cache)
-        if result is None or not notifies(result[1]):
-            continue
-        actions = result[1]
-        rows.append({"user_id": member.user_id, "room_id": event.room_id,
-                     "event_id": event.event_id, "stream_ordering": position,
-                     "thread_id": thread, "highlight": highlights(actions), "actions": actions,
-                     "ts": now})
-        if member.has_pusher:
-            to_push.append(member.user_id)
-    if rows:
-        action_store.insert_actions(rows)
-    if to_push:
-        from homeserver.services.push.dispatch import enqueue_event
+    if candidates:
+        ctx = _RoomContext(room_id, event.sender, len(members))
+        cache: dict = {}
+        defaults = prepare(_DEFAULT_RULES, pdu, ctx, cache)  # once per event, not per member
+        now = int(time.time() * 1000)
+        for member in candidates:
+            if member.rules is None:
+                result = evaluate_prepared(defaults, pdu, member.user_id, ctx, cache)
+            else:
+                result = evaluate(merged_ruleset(None, member.rules), pdu, member.user_id, ctx,
+                                  cache)
+            if result is None or not notifies(result[1]):
+                continue
+            actions = result[1]
+            rows.append({"user_id": member.user_id, "room_id": room_id,
+                         "event_id": event.event_id, "stream_ordering": 0,
+                         "thread_id": thread, "highlight": highlights(actions),
+                         "actions": actions, "ts": now})
+            if member.has_pusher:
+                to_push.append(member.user_id)
 
-        event_id = event.event_id
-        transaction.on_commit(lambda: enqueue_event(event_id, to_push))
+    def write(position: int) -> None:
+        if mark_read:
+            advance_read_mark(event.sender, room_id, thread, position)
+        if rows:
+            for row in rows:
+                row["stream_ordering"] = position
+            action_store.insert_actions(rows)
+        if to_push:
+            from homeserver.services.push.dispatch import enqueue_event
+
+            event_id = event.event_id
+            transaction.on_commit(lambda: enqueue_event(event_id, to_push))
+
+    return write
+
+
+def _nothing(position: int) -> None:
+    return None
