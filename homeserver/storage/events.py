@@ -120,7 +120,10 @@ def persist_event(
     outlier: bool = False,
     replaces_state: str | None = None,
     withheld_reason: str | None = None,
+    links: bool = True,
 ) -> None:
+    """The event row, and its links (persist_event_links) unless `links=False` says the caller
+    wrote them already (the send path does, before it takes the stream position)."""
     pdu = event.pdu
     EventRow.objects.create(
         withheld_reason=withheld_reason,
@@ -138,6 +141,13 @@ def persist_event(
         replaces_state=replaces_state,
         json=encode_canonical_json(pdu).decode(),
     )
+    if links:
+        persist_event_links(event, outlier=outlier)
+
+
+def persist_event_links(event: Event, *, outlier: bool = False) -> None:
+    """DAG edges, auth edges and the relation of `event`: rows keyed by event id only."""
+    pdu = event.pdu
     if not outlier:  # an outlier is not in our DAG yet: its edges come when it joins it
         EventEdge.objects.bulk_create(
             [

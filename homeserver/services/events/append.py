@@ -164,9 +164,10 @@ def persist_local_event(event: Event, prev_group: int | None) -> int | None:
     # Push rules read the current state, which only a state event changes: evaluate the others
     # before the position too, and store the result under it.
     write_push = None if event.is_state else plan_push_actions(event)
+    event_store.persist_event_links(event)  # edges, auth edges, relation: no position either
     position = _stream_position()
     event_store.persist_event(
-        event, stream_ordering=position, state_group=group, replaces_state=replaces
+        event, stream_ordering=position, state_group=group, replaces_state=replaces, links=False
     )
     if delta:
         state_store.apply_current_state_delta(room_id, delta, position, memberships)
