@@ -185,3 +185,5 @@ async def sync(req: SyncRequest, timeout_ms: int) -> dict[str, Any]:
                 except TimeoutError:
                     if poll and await sync_to_async(current_stream_position)() > seen:
                         break
+                    if poll:  # the poll took a (pooled) connection: give it back while parked
+                        await sync_to_async(release_connection)()
