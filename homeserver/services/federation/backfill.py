@@ -18,8 +18,8 @@ from homeserver.protocol.errors import MatrixError
 from homeserver.services.federation import client
 from homeserver.services.federation.pdu_checks import PduRejected, check_pdu
 from homeserver.services.federation.persist import MissingEvents
-from homeserver.storage import state as state_store
 from homeserver.storage.backfill import backward_extremities, reserve_backfill_positions
+from homeserver.storage.federation_outbox import servers_in_room
 from homeserver.storage.rooms import room_version
 
 logger = logging.getLogger(__name__)
@@ -29,13 +29,7 @@ MAX_BACKFILL = 100
 
 def _servers_in_room(room_id: str) -> list[str]:
     me = settings.PALISADE.server_name
-    counts: dict[str, int] = {}
-    for user in state_store.room_members(room_id):
-        server = user.split(":", 1)[1]
-        if server != me:
-            counts[server] = counts.get(server, 0) + 1
-    # The server with most members is the likeliest to hold the whole history.
-    return sorted(counts, key=lambda s: (-counts[s], s))
+    return sorted(s for s in servers_in_room(room_id) if s != me)
 
 
 async def backfill_room(room_id: str, limit: int) -> int:

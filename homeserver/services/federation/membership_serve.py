@@ -34,6 +34,7 @@ from homeserver.services.federation.serve import auth_chain, server_of
 from homeserver.services.signing_keys import server_signing_key
 from homeserver.services.sync.rooms import INVITE_STATE_TYPES
 from homeserver.storage import events as event_store
+from homeserver.storage import federation_outbox as outbox_store
 from homeserver.storage import rooms as room_store
 from homeserver.storage import state as state_store
 
@@ -57,7 +58,7 @@ def is_resident(room_id: str) -> bool:
 
 
 def servers_in_room(room_id: str) -> set[str]:
-    return {server_of(u) for u in state_store.room_members(room_id)}
+    return outbox_store.servers_in_room(room_id)
 
 
 def _check_user_of_origin(origin: str, user_id: str) -> None:

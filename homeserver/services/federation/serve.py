@@ -35,20 +35,26 @@ def _visible_to_server(origin: str, records: list) -> list[dict[str, Any]]:
     redacted, so its copy of the room graph stays whole."""
     from homeserver.protocol.redaction import redact_pdu
 
-    out = []
-    for rec in records:
-        state = state_store.state_for_group(rec.state_group) if rec.state_group else {}
+    by_group: dict[int | None, bool] = {}  # consecutive events mostly share a state group
+
+    def visible_at(group: int | None) -> bool:
+        state = state_store.state_for_group(group) if group else {}
         hv_id = state.get(("m.room.history_visibility", ""))
         hv = event_store.get_event(hv_id).content.get("history_visibility") if hv_id else None
-        visible = hv in (None, "shared", "world_readable")
-        if not visible:
-            wanted = ("invite", "join") if hv == "invited" else ("join",)
-            member_ids = [eid for (t, sk), eid in state.items()
-                          if t == "m.room.member" and server_of(sk) == origin]
-            visible = any(e.content.get("membership") in wanted
-                          for e in event_store.get_events(member_ids).values())
+        if hv in (None, "shared", "world_readable"):
+            return True
+        wanted = ("invite", "join") if hv == "invited" else ("join",)
+        member_ids = [eid for (t, sk), eid in state.items()
+                      if t == "m.room.member" and server_of(sk) == origin]
+        return any(e.content.get("membership") in wanted
+                   for e in event_store.get_events(member_ids).values())
+
+    out = []
+    for rec in records:
+        if rec.state_group not in by_group:
+            by_group[rec.state_group] = visible_at(rec.state_group)
         pdu = rec.event.pdu
-        out.append(pdu if visible else redact_pdu(pdu, rec.event.room_version))
+        out.append(pdu if by_group[rec.state_group] else redact_pdu(pdu, rec.event.room_version))
     return out
 
 
