@@ -64,11 +64,10 @@ def _get_event(event_id: str) -> Event | None:
     return event_store.get_event(event_id)
 
 
-def _state_after(event_id: str) -> StateMap | None:
-    rec = event_store.get_event_records([event_id]).get(event_id)
-    if rec is None or rec.state_group is None:
-        return None
-    return dict(state_store.state_for_group(rec.state_group))
+def _state_groups(event_ids: Iterable[str]) -> dict[str, int]:
+    """The state group after each event we hold with one (one query for all of them)."""
+    recs = event_store.get_event_records(event_ids)
+    return {eid: r.state_group for eid, r in recs.items() if r.state_group is not None}
 
 
 def resolve(rv: RoomVersion, state_sets: list[StateMap]) -> StateMap:
@@ -84,16 +83,14 @@ def resolve(rv: RoomVersion, state_sets: list[StateMap]) -> StateMap:
     return resolve_state(rv, state_sets, get)
 
 
-def state_before_event(event: Event) -> StateMap:
-    """The resolved state after each of the event's prev_events. Raises MissingEvents when a
-    prev event (or its state) is unknown."""
-    sets, missing = [], []
-    for prev in event.prev_event_ids:
-        st = _state_after(prev)
-        if st is None:
-            missing.append(prev)
-        else:
-            sets.append(st)
+def state_before_event(event: Event, prev_groups: dict[str, int] | None = None) -> StateMap:
+    """The resolved state after each of the event's prev_events (`prev_groups`: their state
+    groups, when the caller read them already). Raises MissingEvents when a prev event (or its
+    state) is unknown."""
+    groups = _state_groups(event.prev_event_ids) if prev_groups is None else prev_groups
+    missing = [p for p in event.prev_event_ids if p not in groups]
+    sets = [dict(state_store.state_for_group(groups[p])) for p in event.prev_event_ids
+            if p in groups]
     if missing:
         raise MissingEvents(missing)
     if not sets:
@@ -150,19 +147,16 @@ def check_against_state(event: Event, state: StateMap) -> str | None:
 # --------------------------------------------------------------------------- writing
 
 
-def _group_for(room_id: str, state: StateMap, base_event_ids: list[str]) -> int:
-    """A state group holding `state`, stored as a delta on a prev event's group when that is
-    exact, else as a full snapshot."""
-    for eid in base_event_ids:
-        rec = event_store.get_event_records([eid]).get(eid)
-        if rec is None or rec.state_group is None:
-            continue
-        base = state_store.state_for_group(rec.state_group)
+def _group_for(room_id: str, state: StateMap, base_groups: Iterable[int]) -> int:
+    """A state group holding `state`, stored as a delta on one of `base_groups` (the prev
+    events' groups) when that is exact, else as a full snapshot."""
+    for group in base_groups:
+        base = state_store.state_for_group(group)
         if set(base) <= set(state):
             delta = {k: v for k, v in state.items() if base.get(k) != v}
             if not delta:  # state groups never change: share it
-                return rec.state_group
-            return state_store.create_state_group(room_id, rec.state_group, delta)
+                return group
+            return state_store.create_state_group(room_id, group, delta)
     return state_store.create_state_group(room_id, None, state)
 
 
@@ -185,7 +179,8 @@ def _update_current_state(room_id: str, rv: RoomVersion, event: Event, state_aft
     if extremities == [event.event_id]:
         new = state_after
     else:
-        sets = [s for e in extremities if (s := _state_after(e)) is not None]
+        sets = [dict(state_store.state_for_group(g))
+                for g in _state_groups(extremities).values()]
         new = resolve(rv, sets) if sets else state_after
     old = state_store.current_state_ids(room_id)
     delta = {k: v for k, v in new.items() if old.get(k) != v}
@@ -239,8 +234,10 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         status = event_store.event_status(event.event_id)
         if status is not None and not status[0]:
             return _status_name(status)
+        prev_groups = _state_groups(event.prev_event_ids)
+        bases = [prev_groups[p] for p in event.prev_event_ids if p in prev_groups]
         if state_before is None:
-            state_before = state_before_event(event)
+            state_before = state_before_event(event, prev_groups)
         reason = check_against_auth_events(event)
         if reason is None:
             r = check_against_state(event, state_before)
@@ -248,7 +245,7 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         if reason is not None:
             logger.info("rejecting %s from %s: %s", event.event_id, event.sender, reason)
             rejected = dataclasses.replace(event, rejected_reason=reason)
-            group = _group_for(room_id, state_before, event.prev_event_ids)
+            group = _group_for(room_id, state_before, bases)
             _store(rejected, status, stream_ordering=None, state_group=group,
                    replaces=None, withheld=None)
             return REJECTED
@@ -258,7 +255,7 @@ def persist_remote_event(event: Event, *, state_before: StateMap | None = None,
         state_after = dict(state_before)
         if event.is_state:
             state_after[event.state_tuple] = event.event_id
-        group = _group_for(room_id, state_after, event.prev_event_ids)
+        group = _group_for(room_id, state_after, bases)
         replaces = state_before.get(event.state_tuple) if event.is_state else None
         if soft is not None:
             # Spec "Soft failure": in the graph (others may build on it), but it neither becomes
