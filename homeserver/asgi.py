@@ -1,4 +1,8 @@
-"""ASGI entry point served by uvicorn (see `palisade serve`)."""
+"""ASGI entry point served by uvicorn (see `palisade serve`).
+
+Matrix paths go to the lean MatrixASGIHandler (homeserver/api/asgi_handler.py); the admin and
+the OIDC pages to Django's stock handler with the full middleware list.
+"""
 
 import os
 import sys
@@ -14,4 +18,9 @@ sys.setswitchinterval(0.0005)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeserver.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()  # calls django.setup()
+
+from homeserver.api.asgi_handler import MatrixASGIHandler, matrix_router  # noqa: E402
+
+matrix_handler = MatrixASGIHandler()
+application = matrix_router(matrix_handler, django_application)

@@ -39,6 +39,12 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
 }
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
 
 def is_matrix_path(path: str) -> bool:
     return path.startswith(MATRIX_PREFIXES)
@@ -67,6 +73,11 @@ class MatrixMiddleware:
                 response = error_response(e.status, e.errcode, e.error, **e.extra)
         for k, v in CORS_HEADERS.items():
             response[k] = v
+        # What Django's security and clickjacking middlewares add to a page; Matrix paths are
+        # served without them (homeserver/api/asgi_handler.py).
+        for k, v in SECURITY_HEADERS.items():
+            if k not in response:
+                response[k] = v
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

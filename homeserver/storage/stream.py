@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.db import connection
 
 MAIN = "main"
@@ -30,9 +32,21 @@ def current_stream_position() -> int:
     return int(row[0]) if row else 0
 
 
+_keeps_connection = threading.local()
+
+
+def keep_connection_on_this_thread() -> None:
+    """Mark this thread as one that keeps its connection between calls (the Matrix handler's
+    database threads): release_connection() leaves it alone there, since handing it back
+    would only cost a re-checkout on the thread's next call."""
+    _keeps_connection.value = True
+
+
 def release_connection() -> None:
     """Give this thread's connection back to the pool before a long wait that needs none (a
     /sync long-poll), so parked clients never hold pooled connections. Without a pool (SQLite,
     pool_max_size = 0) it does nothing."""
+    if getattr(_keeps_connection, "value", False):  # a long-lived database thread
+        return
     if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
         connection.close()
