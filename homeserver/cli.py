@@ -5,7 +5,8 @@
 
 `serve` creates the config (first run), the signing key and the database schema when absent,
 then runs one uvicorn process group per configured listener, each with N worker processes, and
-stops them all on SIGTERM/SIGINT.
+stops them all on SIGTERM/SIGINT. With one listener and Redis configured it becomes that uvicorn
+process itself (exec) rather than waiting beside it.
 """
 
 from __future__ import annotations
@@ -116,6 +117,22 @@ def _listener_command(listener: object, workers: int) -> list[str]:
     return cmd
 
 
+def _embedded() -> bool:
+    """No Redis: tasks run in this process tree (see homeserver/settings.py)."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True))
+
+
+def _announce(listener: object, workers: int) -> None:
+    scheme = "https" if listener.tls_certificate else "http"  # type: ignore[attr-defined]
+    print(
+        f"palisade: {'+'.join(listener.resources)} API on "  # type: ignore[attr-defined]
+        f"{scheme}://{listener.bind}:{listener.port} ({workers} workers)",  # type: ignore[attr-defined]
+        flush=True,
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
     if not config_path.exists():
@@ -130,16 +147,22 @@ def serve(args: argparse.Namespace) -> int:
 
     resume_embedded()  # embedded mode: what an earlier run left in the outbound queue
     workers = args.workers or config.workers  # type: ignore[attr-defined]
+    listeners = config.listeners  # type: ignore[attr-defined]
+    if len(listeners) == 1 and not _embedded():
+        # One listener and Celery does the background work: nothing is left for this process
+        # to do but wait, so it becomes the server (uvicorn, which stops on SIGTERM/SIGINT by
+        # itself) instead of keeping a second copy of Django in memory. In embedded mode it
+        # stays: it runs the federation sweeper that no Celery worker runs there.
+        listener = listeners[0]
+        cmd = _listener_command(listener, workers)
+        _announce(listener, workers)
+        env = dict(os.environ, PALISADE_LISTENER_RESOURCES=",".join(listener.resources))
+        os.execve(cmd[0], cmd, env)  # noqa: S606 - our own interpreter, argv built above
     procs: list[subprocess.Popen[bytes]] = []
-    for listener in config.listeners:  # type: ignore[attr-defined]
+    for listener in listeners:
         env = dict(os.environ, PALISADE_LISTENER_RESOURCES=",".join(listener.resources))
         procs.append(subprocess.Popen(_listener_command(listener, workers), env=env))
-        scheme = "https" if listener.tls_certificate else "http"
-        print(
-            f"palisade: {'+'.join(listener.resources)} API on "
-            f"{scheme}://{listener.bind}:{listener.port} ({workers} workers)",
-            flush=True,
-        )
+        _announce(listener, workers)
 
     stopping = False
 

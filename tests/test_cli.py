@@ -67,3 +67,37 @@ def test_missing_named_config_is_refused(tmp_path: Path):
                           str(tmp_path / "nope.toml")], cwd=tmp_path, env=_env(),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.mark.skipif(not os.environ.get("PALISADE_REDIS_URL"), reason="needs Redis (production mode)")
+def test_with_redis_and_one_listener_serve_becomes_the_server_process(tmp_path: Path):
+    """Production mode (Celery does the background work) with one listener: `palisade serve`
+    exec's uvicorn, so one process serves and stops on SIGTERM (no waiting copy of Django)."""
+    port = free_port()
+    env = _env(PALISADE__LISTENERS=f'[{{bind = "127.0.0.1", port = {port}}}]',
+               PALISADE_REDIS_URL=os.environ["PALISADE_REDIS_URL"])
+    proc = subprocess.Popen([sys.executable, "-m", "homeserver.cli", "serve"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert r.status_code == 200
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"uvicorn" in cmdline  # the started process is now the server itself
+        assert _children(proc.pid) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then ends by the signal it caught (as systemd expects)
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import emoji
-
 from compliance.hooks import ALLOW, Decision, Deny, Hook
 from compliance.policies import state as room_state
 from compliance.profiles import ProfileSettings
@@ -33,6 +31,8 @@ def policies(s: ProfileSettings) -> list[tuple[Hook, Any]]:
 
 def is_single_emoji(key: Any) -> bool:
     """One emoji (a single grapheme: modifiers, ZWJ sequences, flags and keycaps included)."""
+    import emoji  # its tables cost ~5 MiB: loaded on the first reaction checked, not at start
+
     return isinstance(key, str) and emoji.is_emoji(key)
 
 

@@ -32,8 +32,6 @@ from homeserver.services.accounts.user_ids import server_name
 from homeserver.services.ratelimit import check_rate_limit
 from homeserver.storage import accounts as account_store
 from idp import store
-from idp.oidc import discovery
-from idp.oidc.jwt_checks import TokenRejected, check_login_jwt, verify_signature
 from idp.oidc.providers import all_providers
 from idp.services.provisioning import ProvisioningRefused, after_commit, sign_in, subject_ref
 from idp.services.sso import digest
@@ -110,13 +108,20 @@ def _jwt_provider(token: str) -> OidcProviderConfig | None:
 
 
 async def _verify_jwt(provider: OidcProviderConfig, token: str) -> tuple[dict, dict]:
+    from idp.oidc import discovery
+    from idp.oidc.jwt_checks import verify_signature
+
     meta = await discovery.metadata(provider.issuer)
     return await verify_signature(token, meta.jwks_uri, provider.id_token_algorithms)
 
 
 def login_with_jwt(body: dict[str, Any], *, ip: str = "") -> dict[str, Any]:
     """Runs in a worker thread (see homeserver/api/offload.py), so the provider's keys are
-    fetched with async_to_sync."""
+    fetched with async_to_sync. The OIDC client (httpx, python-jose) is imported here, on the
+    first JWT login, not by every server process at start."""
+    from idp.oidc import discovery
+    from idp.oidc.jwt_checks import TokenRejected, check_login_jwt
+
     check_rate_limit("login", f"ip:{ip}")
     token = body.get("token")
     if not isinstance(token, str) or not token:
