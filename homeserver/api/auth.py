@@ -48,3 +48,13 @@ async def require_auth(request: HttpRequest) -> Requester:
         raise MatrixError(401, Errcode.MISSING_TOKEN, "Missing access token")
     auth = await sync_to_async(authenticate_token)(token, ip=client_ip(request))
     return Requester(auth.user_id, auth.device_id, auth.is_admin, auth.access_token_id)
+
+
+def authenticate(request: HttpRequest) -> Requester:
+    """require_auth for code already on a database thread: a hot endpoint authenticates and
+    does its work in one trip to the thread instead of two (see rooms.send)."""
+    token = access_token_from(request)
+    if token is None:
+        raise MatrixError(401, Errcode.MISSING_TOKEN, "Missing access token")
+    auth = authenticate_token(token, ip=client_ip(request))
+    return Requester(auth.user_id, auth.device_id, auth.is_admin, auth.access_token_id)

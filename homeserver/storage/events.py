@@ -9,7 +9,7 @@ import orjson
 from django.db import connection
 
 from homeserver.models import Event as EventRow
-from homeserver.models import EventAuthEdge, EventEdge, EventRelation, ForwardExtremity
+from homeserver.models import EventEdge, EventRelation, ForwardExtremity
 from homeserver.protocol.canonical_json import encode_canonical_json
 from homeserver.protocol.events import Event
 from homeserver.storage.rooms import room_version
@@ -98,13 +98,22 @@ def mark_redacted(event_id: str, redaction_event_id: str) -> None:
     )
 
 
+def _marks(n: int) -> str:
+    """n SQL placeholders for an IN list (the values are always passed as parameters)."""
+    return ", ".join(["%s"] * n)
+
+
 def get_events(event_ids: Iterable[str]) -> dict[str, Event]:
     ids = list(set(event_ids))
     if not ids:
         return {}
-    rows = EventRow.objects.filter(event_id__in=ids).values_list(
-        "event_id", "room_id", "json", "rejection_reason"
-    )
+    with connection.cursor() as cur:  # raw SQL: on every send (the auth events) and /sync
+        cur.execute(
+            "SELECT event_id, room_id, json, rejection_reason FROM events "  # noqa: S608
+            f"WHERE event_id IN ({_marks(len(ids))})",
+            ids,
+        )
+        rows = cur.fetchall()
     return {r[0]: _to_event(*r) for r in rows}
 
 
@@ -125,60 +134,70 @@ def persist_event(
     """The event row, and its links (persist_event_links) unless `links=False` says the caller
     wrote them already (the send path does, before it takes the stream position)."""
     pdu = event.pdu
-    EventRow.objects.create(
-        withheld_reason=withheld_reason,
-        event_id=event.event_id,
-        room_id=event.room_id,
-        type=event.type,
-        state_key=event.state_key,
-        sender=event.sender,
-        depth=event.depth,
-        stream_ordering=stream_ordering,
-        origin_server_ts=event.origin_server_ts,
-        outlier=outlier,
-        rejection_reason=event.rejected_reason,
-        state_group=state_group,
-        replaces_state=replaces_state,
-        json=encode_canonical_json(pdu).decode(),
-    )
+    with connection.cursor() as cur:  # raw SQL: one per event; a duplicate is IntegrityError
+        cur.execute(
+            "INSERT INTO events (event_id, room_id, type, state_key, sender, depth, "
+            "stream_ordering, origin_server_ts, outlier, rejection_reason, withheld_reason, "
+            "redacted_by, replaces_state, state_group, json) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s)",
+            [event.event_id, event.room_id, event.type, event.state_key, event.sender,
+             event.depth, stream_ordering, event.origin_server_ts, outlier,
+             event.rejected_reason, withheld_reason, replaces_state, state_group,
+             encode_canonical_json(pdu).decode()],
+        )
     if links:
         persist_event_links(event, outlier=outlier)
 
 
 def persist_event_links(event: Event, *, outlier: bool = False) -> None:
-    """DAG edges, auth edges and the relation of `event`: rows keyed by event id only."""
+    """DAG edges, auth edges and the relation of `event`: rows keyed by event id only. Raw
+    multi-row INSERTs: this runs for every event sent or received."""
     pdu = event.pdu
-    if not outlier:  # an outlier is not in our DAG yet: its edges come when it joins it
-        EventEdge.objects.bulk_create(
-            [
-                EventEdge(event_id=event.event_id, prev_event_id=p, room_id=event.room_id)
-                for p in event.prev_event_ids
-            ]
-        )
-    EventAuthEdge.objects.bulk_create(
-        [EventAuthEdge(event_id=event.event_id, auth_event_id=a) for a in event.auth_event_ids]
-    )
-    rel = pdu.get("content", {}).get("m.relates_to")
-    if (
-        isinstance(rel, dict)
-        and isinstance(rel.get("event_id"), str)
-        and isinstance(rel.get("rel_type"), str)
-    ):
-        EventRelation.objects.create(
-            event_id=event.event_id,
-            relates_to_id=rel["event_id"],
-            rel_type=rel["rel_type"],
-            room_id=event.room_id,
-            event_type=event.type,
-        )
+    eid = event.event_id
+    with connection.cursor() as cur:
+        prevs = list(event.prev_event_ids)
+        if prevs and not outlier:  # an outlier is not in our DAG yet: edges come when it joins
+            cur.execute(
+                "INSERT INTO event_edges (event_id, prev_event_id, room_id) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s, %s)"] * len(prevs)),
+                [v for p in prevs for v in (eid, p, event.room_id)],
+            )
+        auths = list(event.auth_event_ids)
+        if auths:
+            cur.execute(
+                "INSERT INTO event_auth_edges (event_id, auth_event_id) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s)"] * len(auths)),
+                [v for a in auths for v in (eid, a)],
+            )
+        rel = pdu.get("content", {}).get("m.relates_to")
+        if (
+            isinstance(rel, dict)
+            and isinstance(rel.get("event_id"), str)
+            and isinstance(rel.get("rel_type"), str)
+        ):
+            cur.execute(
+                "INSERT INTO event_relations (event_id, relates_to_id, rel_type, room_id, "
+                "event_type) VALUES (%s, %s, %s, %s, %s)",
+                [eid, rel["event_id"], rel["rel_type"], event.room_id, event.type],
+            )
 
 
 
 
 def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str | None) -> None:
-    ForwardExtremity.objects.filter(room_id=room_id, event_id__in=list(remove)).delete()
-    if add is not None:
-        ForwardExtremity.objects.create(room_id=room_id, event_id=add)
+    remove = list(remove)
+    with connection.cursor() as cur:  # raw SQL: on every event sent or received
+        if remove:
+            cur.execute(
+                "DELETE FROM forward_extremities WHERE room_id = %s "  # noqa: S608
+                f"AND event_id IN ({_marks(len(remove))})",
+                [room_id, *remove],
+            )
+        if add is not None:
+            cur.execute(
+                "INSERT INTO forward_extremities (room_id, event_id) VALUES (%s, %s)",
+                [room_id, add],
+            )
 
 
 def forward_extremities(room_id: str) -> list[str]:

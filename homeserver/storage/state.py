@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
+from django.db import connection
+
 from homeserver.models import CurrentState, StateGroup, StateGroupEntry
 
 StateKey = tuple[str, str]
@@ -77,18 +79,25 @@ def state_for_group(group: int) -> StateMap:
 
 
 def current_state_ids(room_id: str, keys: Iterable[StateKey] | None = None) -> StateMap:
-    qs = CurrentState.objects.filter(room_id=room_id)
-    if keys is not None:
-        keys = list(keys)
-        types = {t for t, _ in keys}
-        qs = qs.filter(type__in=types)
+    """Raw SQL: the send path reads the auth state with it on every event."""
+    with connection.cursor() as cur:
+        if keys is None:
+            cur.execute(
+                "SELECT type, state_key, event_id FROM current_state WHERE room_id = %s",
+                [room_id],
+            )
+            return {(t, sk): eid for t, sk, eid in cur.fetchall()}
         wanted = set(keys)
-        return {
-            (t, sk): eid
-            for t, sk, eid in qs.values_list("type", "state_key", "event_id")
-            if (t, sk) in wanted
-        }
-    return {(t, sk): eid for t, sk, eid in qs.values_list("type", "state_key", "event_id")}
+        types = sorted({t for t, _ in wanted})
+        if not types:
+            return {}
+        marks = ", ".join(["%s"] * len(types))  # placeholders only; values are parameters
+        cur.execute(
+            "SELECT type, state_key, event_id FROM current_state "  # noqa: S608
+            f"WHERE room_id = %s AND type IN ({marks})",
+            [room_id, *types],
+        )
+        return {(t, sk): eid for t, sk, eid in cur.fetchall() if (t, sk) in wanted}
 
 
 def apply_current_state_delta(
@@ -127,12 +136,15 @@ def rooms_for_user(user_id: str, memberships: Iterable[str] = ("join",)) -> dict
 
 
 def membership_of(room_id: str, user_id: str) -> tuple[str, str] | None:
-    """(membership, event_id) of the user's current member event in the room, if any."""
-    row = (
-        CurrentState.objects.filter(room_id=room_id, type="m.room.member", state_key=user_id)
-        .values_list("membership", "event_id")
-        .first()
-    )
+    """(membership, event_id) of the user's current member event in the room, if any. Raw
+    SQL: every send checks the sender's membership with it."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT membership, event_id FROM current_state "
+            "WHERE room_id = %s AND type = 'm.room.member' AND state_key = %s",
+            [room_id, user_id],
+        )
+        row = cur.fetchone()
     return (row[0], row[1]) if row else None
 
 
