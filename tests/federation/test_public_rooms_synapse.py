@@ -10,9 +10,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
+from compliance.federation_lists import CHECK_SECONDS
 from tests.compliance.test_federation_lists_live import admin_add_deny_entry, make_officer
 from tests.federation.peers import start_palisade_peer
 from tests.federation.synapse import synapse_fixture  # noqa: F401 - fixture synapse
@@ -62,6 +64,9 @@ def test_synapse_browses_our_directory_until_an_officer_denies_it(synapse, tmp_p
 
         make_officer(peer.server, "officer")
         admin_add_deny_entry(peer.server, "officer", synapse.server_name)
+        # The entry applies in every process of the peer within CHECK_SECONDS (the federation
+        # listener is another process than the admin's).
+        time.sleep(CHECK_SECONDS + 0.5)
         # A different limit: Synapse caches remote directory answers per request.
         r = browse(synapse, bob, peer.server_name, 11)
         assert r.status_code != 200, r.text
