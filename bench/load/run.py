@@ -2,10 +2,11 @@
 `matrix-synapse`, in its own virtualenv), both on the same PostgreSQL, one after the other.
 
     .venv/bin/python bench/load/run.py                      # both servers, defaults
-    .venv/bin/python bench/load/run.py --workers 4          # Palisade with 4 uvicorn workers
+    .venv/bin/python bench/load/run.py --workers 2          # Palisade with 2 uvicorn workers
     .venv/bin/python bench/load/run.py --servers palisade --profile palisade   # + py-spy profile
 
-Palisade: `palisade serve --workers N` (default 2) with Redis as channel layer and cache, rate
+Palisade: `palisade serve --workers N` (default 1, the configuration's default; like Synapse's
+single process) with Redis as channel layer and cache, rate
 limits off. Synapse: single process (its default), config generated with --generate-config then
 edited (see synapse_conf.py). Each gets a freshly created database (Synapse's with C collation),
 dropped at the end with the data directory (--keep keeps both).
@@ -303,7 +304,7 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--servers", default="palisade,synapse",
                    help="comma list: palisade, synapse (default both, run one after the other)")
-    p.add_argument("--workers", type=int, default=2, help="Palisade worker processes (default 2)")
+    p.add_argument("--workers", type=int, default=1, help="Palisade worker processes (default 1)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL",
