@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
@@ -15,16 +16,38 @@ StateMap = dict[StateKey, str]
 # A chain of deltas longer than this is cut with a full snapshot, bounding reads.
 DELTA_CHAIN_MAX = 64
 
-# State groups never change once written, so a process-wide cache is always correct.
+# State groups never change once written, so a process-wide cache is always correct. It is
+# bounded by groups and by state entries in all (a group of a 5,000-member room holds 5,000),
+# least recently used out first; a lock keeps the database threads from evicting a group
+# between another thread's lookup and its read.
 _CACHE_SIZE = 2048
+_CACHE_ENTRIES = 500_000
 _group_cache: OrderedDict[int, StateMap] = OrderedDict()
+_cache_entries = 0
+_cache_lock = threading.Lock()
+
+
+def _cache_get(group: int) -> StateMap | None:
+    with _cache_lock:
+        state = _group_cache.get(group)
+        if state is not None:
+            _group_cache.move_to_end(group)
+        return state
 
 
 def _cache_put(group: int, state: StateMap) -> None:
-    _group_cache[group] = state
-    _group_cache.move_to_end(group)
-    if len(_group_cache) > _CACHE_SIZE:
-        _group_cache.popitem(last=False)
+    global _cache_entries
+    with _cache_lock:
+        old = _group_cache.pop(group, None)
+        if old is not None:
+            _cache_entries -= len(old)
+        _group_cache[group] = state
+        _cache_entries += len(state)
+        while len(_group_cache) > 1 and (
+            len(_group_cache) > _CACHE_SIZE or _cache_entries > _CACHE_ENTRIES
+        ):
+            _, evicted = _group_cache.popitem(last=False)
+            _cache_entries -= len(evicted)
 
 
 def create_state_group(room_id: str, prev_group: int | None, delta: Mapping[StateKey, str]) -> int:
@@ -51,7 +74,7 @@ def create_state_group(room_id: str, prev_group: int | None, delta: Mapping[Stat
 
 
 def state_for_group(group: int) -> StateMap:
-    cached = _group_cache.get(group)
+    cached = _cache_get(group)
     if cached is not None:
         return cached
     # Walk to the snapshot (or a cached ancestor), then apply deltas oldest-first.
@@ -59,8 +82,9 @@ def state_for_group(group: int) -> StateMap:
     base: StateMap = {}
     g: int | None = group
     while g is not None:
-        if g in _group_cache:
-            base = _group_cache[g]
+        ancestor = _cache_get(g)
+        if ancestor is not None:
+            base = ancestor
             break
         chain.append(g)
         g = StateGroup.objects.filter(id=g).values_list("prev_group", flat=True).get()
