@@ -50,11 +50,20 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///data/palisade.sqlite3"
     conn_max_age: int = Field(default=60, ge=0)
     # PostgreSQL only: a bounded connection pool per server process (Django's native psycopg
-    # pool). 0 turns it off (then conn_max_age applies: one connection per request thread).
+    # pool). 0 turns it off (then conn_max_age applies). The Matrix API's database threads
+    # keep pool_max_size - 2 of them (homeserver/api/asgi_handler.py), so at least 3.
     pool_max_size: int = Field(default=10, ge=0)
     pool_min_size: int = Field(default=1, ge=0)
     # Seconds a request waits for a free pooled connection before it fails.
     pool_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("pool_max_size")
+    @classmethod
+    def _pool_size(cls, v: int) -> int:
+        if v in (1, 2):
+            raise ValueError("must be 0 (no pool) or at least 3: the Matrix API's database "
+                             "threads keep pool_max_size - 2 connections, two stay for the rest")
+        return v
 
     @field_validator("url")
     @classmethod

@@ -35,6 +35,16 @@ def test_pool_size_is_configurable_and_can_be_turned_off(monkeypatch: pytest.Mon
     assert "pool" not in db.get("OPTIONS", {}) and db["CONN_MAX_AGE"] == 30
 
 
+def test_a_pool_too_small_for_the_database_threads_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Any) -> None:
+    from homeserver.config import ConfigError
+
+    with pytest.raises(ConfigError, match="pool_max_size"):
+        databases(monkeypatch, tmp_path, "pool_max_size = 2\n")
+    assert databases(monkeypatch, tmp_path, "pool_max_size = 3\n")["OPTIONS"]["pool"][
+        "max_size"] == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_release_connection_gives_the_connection_back() -> None:
     with connection.cursor() as cursor:
