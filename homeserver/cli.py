@@ -117,13 +117,6 @@ def _listener_command(listener: object, workers: int) -> list[str]:
     return cmd
 
 
-def _embedded() -> bool:
-    """No Redis: tasks run in this process tree (see homeserver/settings.py)."""
-    from django.conf import settings
-
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True))
-
-
 def _announce(listener: object, workers: int) -> None:
     scheme = "https" if listener.tls_certificate else "http"  # type: ignore[attr-defined]
     print(
@@ -143,12 +136,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"palisade: wrote a new configuration to {config_path}")
     _prepare(config_path)
     config = _setup_django(migrate=not args.no_migrate)
+    from homeserver.services.background import tasks_run_in_process
     from homeserver.services.federation.sender import resume_embedded
 
     resume_embedded()  # embedded mode: what an earlier run left in the outbound queue
     workers = args.workers or config.workers  # type: ignore[attr-defined]
     listeners = config.listeners  # type: ignore[attr-defined]
-    if len(listeners) == 1 and not _embedded():
+    if len(listeners) == 1 and not tasks_run_in_process():
         # One listener and Celery does the background work: nothing is left for this process
         # to do but wait, so it becomes the server (uvicorn, which stops on SIGTERM/SIGINT by
         # itself) instead of keeping a second copy of Django in memory. In embedded mode it

@@ -24,21 +24,25 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _versions_once_up(proc: subprocess.Popen[bytes], port: int) -> httpx.Response:
+    """GET /versions as soon as `palisade serve` answers (it must not exit meanwhile)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions", timeout=1)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+
 def test_first_run_creates_config_key_and_database_and_serves(tmp_path: Path):
     port = free_port()
     env = _env(PALISADE__LISTENERS=f'[{{bind = "127.0.0.1", port = {port}}}]')
     proc = subprocess.Popen([sys.executable, "-m", "homeserver.cli", "serve"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        r = _versions_once_up(proc, port)
         assert "v1.11" in r.json()["versions"]
         config = (tmp_path / "palisade.toml").read_text()
         assert 'registration_shared_secret = "' in config and "CHANGE" not in config
@@ -84,15 +88,7 @@ def test_with_redis_and_one_listener_serve_becomes_the_server_process(tmp_path: 
     proc = subprocess.Popen([sys.executable, "-m", "homeserver.cli", "serve"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        r = _versions_once_up(proc, port)
         assert r.status_code == 200
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert b"uvicorn" in cmdline  # the started process is now the server itself

@@ -43,11 +43,7 @@ def client_ip(request: HttpRequest) -> str:
 
 
 async def require_auth(request: HttpRequest) -> Requester:
-    token = access_token_from(request)
-    if token is None:
-        raise MatrixError(401, Errcode.MISSING_TOKEN, "Missing access token")
-    auth = await sync_to_async(authenticate_token)(token, ip=client_ip(request))
-    return Requester(auth.user_id, auth.device_id, auth.is_admin, auth.access_token_id)
+    return await sync_to_async(authenticate)(request)
 
 
 def authenticate(request: HttpRequest) -> Requester:

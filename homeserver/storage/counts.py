@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from homeserver.storage import placeholders
+
 _UNREAD = (
     "FROM event_push_actions a "
     "LEFT JOIN read_marks u ON u.user_id = a.user_id AND u.room_id = a.room_id "
@@ -27,7 +29,7 @@ def notification_counts(user_id: str, room_ids: Iterable[str], upto: int
     rooms = list(room_ids)
     if not rooms:
         return {}
-    marks = ", ".join(["%s"] * len(rooms))
+    marks = placeholders(len(rooms))
     sql = (
         "SELECT a.room_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) "
         + _UNREAD

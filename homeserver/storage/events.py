@@ -12,6 +12,7 @@ from homeserver.models import Event as EventRow
 from homeserver.models import EventEdge, EventRelation, ForwardExtremity
 from homeserver.protocol.canonical_json import encode_canonical_json
 from homeserver.protocol.events import Event
+from homeserver.storage import placeholders
 from homeserver.storage.rooms import room_version
 
 
@@ -98,11 +99,6 @@ def mark_redacted(event_id: str, redaction_event_id: str) -> None:
     )
 
 
-def _marks(n: int) -> str:
-    """n SQL placeholders for an IN list (the values are always passed as parameters)."""
-    return ", ".join(["%s"] * n)
-
-
 def get_events(event_ids: Iterable[str]) -> dict[str, Event]:
     ids = list(set(event_ids))
     if not ids:
@@ -110,7 +106,7 @@ def get_events(event_ids: Iterable[str]) -> dict[str, Event]:
     with connection.cursor() as cur:  # raw SQL: on every send (the auth events) and /sync
         cur.execute(
             "SELECT event_id, room_id, json, rejection_reason FROM events "  # noqa: S608
-            f"WHERE event_id IN ({_marks(len(ids))})",
+            f"WHERE event_id IN ({placeholders(len(ids))})",
             ids,
         )
         rows = cur.fetchall()
@@ -190,7 +186,7 @@ def replace_forward_extremities(room_id: str, remove: Iterable[str], add: str | 
         if remove:
             cur.execute(
                 "DELETE FROM forward_extremities WHERE room_id = %s "  # noqa: S608
-                f"AND event_id IN ({_marks(len(remove))})",
+                f"AND event_id IN ({placeholders(len(remove))})",
                 [room_id, *remove],
             )
         if add is not None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from django.db import connection
 
 from homeserver.models import CurrentState, StateGroup, StateGroupEntry
+from homeserver.storage import placeholders
 
 StateKey = tuple[str, str]
 StateMap = dict[StateKey, str]
@@ -115,7 +116,7 @@ def current_state_ids(room_id: str, keys: Iterable[StateKey] | None = None) -> S
         types = sorted({t for t, _ in wanted})
         if not types:
             return {}
-        marks = ", ".join(["%s"] * len(types))  # placeholders only; values are parameters
+        marks = placeholders(len(types))
         cur.execute(
             "SELECT type, state_key, event_id FROM current_state "  # noqa: S608
             f"WHERE room_id = %s AND type IN ({marks})",

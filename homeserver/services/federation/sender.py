@@ -36,6 +36,7 @@ from audit.actions import ActorType, AuditAction
 from audit.log import record
 from compliance.federation_access import decide
 from homeserver.protocol.errors import MatrixError
+from homeserver.services.background import tasks_run_in_process
 from homeserver.services.federation import client
 from homeserver.storage import federation_outbox as store
 
@@ -60,10 +61,6 @@ def backoff_seconds(failures: int) -> float:
     """Wait after the `failures`-th consecutive failure: initial * 2^(failures-1), capped."""
     cfg = settings.PALISADE.federation
     return min(cfg.retry_max_seconds, cfg.retry_initial_seconds * 2 ** max(0, failures - 1))
-
-
-def _in_process() -> bool:
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True))
 
 
 def _run_in_thread(delay: float, destination: str) -> None:
@@ -102,7 +99,7 @@ def _ensure_embedded_sweeper() -> None:
 def resume_embedded() -> None:
     """At `palisade serve` start without Redis (no Celery worker to resume the queue): send
     what an earlier run left queued, and keep sweeping from this process."""
-    if not _in_process():
+    if not tasks_run_in_process():
         return
     try:
         release_stale_leases()
@@ -125,7 +122,7 @@ def _sweep_forever() -> None:
 
 def schedule(destination: str, delay: float = 0.0) -> None:
     """Run `deliver(destination)` after `delay` seconds, off the request path."""
-    if _in_process():
+    if tasks_run_in_process():
         _ensure_embedded_sweeper()
         _run_in_thread(delay, destination)
         return

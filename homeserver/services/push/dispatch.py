@@ -18,14 +18,11 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connections
 
+from homeserver.services.background import tasks_run_in_process
 from homeserver.services.push import delivery
 from homeserver.storage import push as push_store
 
 logger = logging.getLogger(__name__)
-
-
-def _in_process() -> bool:
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True))
 
 
 def _queue() -> str:
@@ -57,7 +54,7 @@ def enqueue_event(event_id: str, user_ids: list[str]) -> None:
     notifications carry content is decided here, by the server that produced them, and travels
     with the tasks."""
     include = delivery.include_content()
-    if _in_process():
+    if tasks_run_in_process():
         _thread(0, fan_out, event_id, user_ids, include)
         return
     from homeserver.tasks.push import fan_out_task
@@ -72,7 +69,7 @@ def fan_out(event_id: str, user_ids: list[str], include: bool) -> None:
 
 def schedule_delivery(pusher_id: int, event_id: str, include: bool, attempt: int,
                       delay: float) -> None:
-    if _in_process():
+    if tasks_run_in_process():
         _thread(delay, run_delivery, pusher_id, event_id, include, attempt)
         return
     from homeserver.tasks.push import deliver_task
